@@ -1,0 +1,109 @@
+# llm-route - Unix filters in front of local LLM servers.
+# GNU make.  See README.md.
+
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+
+CC       ?= cc
+PKG_CONFIG ?= pkg-config
+WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wwrite-strings -Wformat=2 -Wvla \
+           -Wpointer-arith -Wcast-qual -Wundef
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -DLR_VERSION='"$(VERSION)"' \
+           $(WARN) $(WERROR) $(CFLAGS) $(SAN) \
+           $(shell $(PKG_CONFIG) --cflags libcurl) -Isrc
+LDLIBS   = $(shell $(PKG_CONFIG) --libs libcurl) -ljq
+ALL_LDFLAGS = $(LDFLAGS) $(SAN)
+
+# Builds go to build/ (objects) and bin/ (programs); the sanitizer
+# build to build-san/ and bin-san/.
+O ?= build
+B ?= bin
+
+PROGS = llm-estimate llm-generate
+LIB_SRCS = $(wildcard src/*.c)
+LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/src/%.o)
+BINS = $(PROGS:%=$(B)/%)
+
+all: $(BINS) $(O)/unit-tests
+
+$(O)/src/%.o $(O)/cmd/%.o: | $(O)/src $(O)/cmd
+$(O)/src $(O)/cmd $(B):
+	mkdir -p $@
+
+$(O)/src/%.o: src/%.c src/*.h Makefile | $(O)/src
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/cmd/%.o: cmd/%.c src/*.h Makefile | $(O)/cmd
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/libllmroute.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJS)
+
+$(B)/%: $(O)/cmd/%.o $(O)/libllmroute.a | $(B)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/libllmroute.a $(LDLIBS)
+
+$(O)/unit-tests: $(O)/tests/unit.o $(O)/libllmroute.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/libllmroute.a $(LDLIBS)
+
+$(O)/tests/unit.o: tests/unit/unit.c src/*.h Makefile
+	mkdir -p $(O)/tests
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Tests: C unit tests and the bats suites, ending with "N passed, N failed".
+check: all
+	@LLM_ROUTE_UNIT=$(O)/unit-tests tests/run $(B)
+
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=all
+sanitize:
+	$(MAKE) O=build-san B=bin-san SAN='$(SANFLAGS)' CFLAGS='-O1 -g' all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    LLM_ROUTE_UNIT=build-san/unit-tests tests/run bin-san
+
+valgrind: all
+	LLM_ROUTE_WRAP='valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite --track-fds=no' \
+	    LLM_ROUTE_UNIT=$(O)/unit-tests tests/run $(B)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(FISHCOMPDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	for p in $(PROGS); do \
+	    install -m 644 man/$$p.1 $(DESTDIR)$(MANDIR)/man1/ && \
+	    install -m 644 completions/$$p.bash $(DESTDIR)$(BASHCOMPDIR)/$$p && \
+	    install -m 644 completions/_$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p && \
+	    install -m 644 completions/$$p.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish \
+	    || exit 1; done
+
+uninstall:
+	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p \
+	    $(DESTDIR)$(MANDIR)/man1/$$p.1 $(DESTDIR)$(BASHCOMPDIR)/$$p \
+	    $(DESTDIR)$(ZSHCOMPDIR)/_$$p \
+	    $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; done
+
+# The Debian 12 packages the build and the tests need.
+DEPS = build-essential pkg-config libcurl4-openssl-dev libjq-dev jq curl \
+       python3 bats bats-support bats-assert mandoc valgrind hyperfine
+deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)
+
+lint-man:
+	mandoc -Tlint -W warning man/*.1
+
+clean:
+	rm -rf build bin build-san bin-san
+
+.PHONY: all check sanitize valgrind install uninstall deps lint-man clean
+.SUFFIXES:

@@ -1,0 +1,115 @@
+/*
+ * llm-estimate - measure a chat and name the strategy its size calls for.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "measure.h"
+#include "request.h"
+
+enum { OPT_PER_MESSAGE = OPT_CMD_BASE, OPT_METHOD, OPT_A_MAX, OPT_B_MAX };
+
+static const struct option longopts[] = {
+	CLI_COMMON_OPTIONS,
+	{ "tokens", no_argument, NULL, 'n' },
+	{ "compact", no_argument, NULL, 'c' },
+	{ "per-message", no_argument, NULL, OPT_PER_MESSAGE },
+	{ "method", required_argument, NULL, OPT_METHOD },
+	{ "a-max", required_argument, NULL, OPT_A_MAX },
+	{ "b-max", required_argument, NULL, OPT_B_MAX },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+usage(void)
+{
+	printf("usage: %s [options] < chat\n"
+"Estimate a chat's size in tokens and the strategy the thresholds pick:\n"
+"direct below A_MAX, summarize below B_MAX, else mapreduce.\n\n"
+"  -n, --tokens            print only the estimated token count\n"
+"  -c, --compact           print the report on one line\n"
+"      --per-message       add each message's size to the report\n"
+"      --method NAME       qwen (default) or chars4 (characters / 4)\n"
+"      --a-max N           direct below N tokens (default 2000)\n"
+"      --b-max N           summarize below N tokens (default 6000)\n"
+CLI_COMMON_HELP, lr_prog());
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct cli o;
+	struct config cfg;
+	struct buf in = BUF_INIT;
+	struct chat c;
+	struct lr_err e;
+	const char *a_max = NULL, *b_max = NULL;
+	int ch, tokens_only = 0, compact = 0, per_message = 0, m;
+	enum est_method method = EST_QWEN;
+	jv report;
+
+	lr_setprog(argv[0]);
+	cli_init(&o, GPU0);
+	while ((ch = getopt_long(argc, argv, "hVvqnc", longopts,
+	    NULL)) != -1) {
+		if (cli_option(&o, ch, optarg, usage))
+			continue;
+		switch (ch) {
+		case 'n':
+			tokens_only = 1;
+			break;
+		case 'c':
+			compact = 1;
+			break;
+		case OPT_PER_MESSAGE:
+			per_message = 1;
+			break;
+		case OPT_METHOD:
+			if ((m = est_method_parse(optarg)) < 0)
+				lr_usage_error("--method: unknown method '%s' "
+				    "(qwen or chars4)", optarg);
+			method = (enum est_method)m;
+			break;
+		case OPT_A_MAX:
+			a_max = optarg;
+			break;
+		case OPT_B_MAX:
+			b_max = optarg;
+			break;
+		default:
+			cli_bad_usage();
+		}
+	}
+	if (optind < argc)
+		lr_usage_error("unexpected argument '%s' (the chat is read "
+		    "from stdin)", argv[optind]);
+	cli_setup(&o, &cfg);
+	if ((a_max != NULL &&
+	    config_set(&cfg, "a_max", a_max, "--a-max", &e) != 0) ||
+	    (b_max != NULL &&
+	    config_set(&cfg, "b_max", b_max, "--b-max", &e) != 0))
+		lr_usage_error("%s", e.msg);
+	if (config_check(&cfg, &e) != 0)
+		lr_usage_error("%s", e.msg);
+	cli_read_chat(&o, &in, &c);
+	if (tokens_only)
+		printf("%zu\n", measure_tokens(&c, method));
+	else {
+		struct buf out = BUF_INIT;
+		jv s;
+
+		report = measure_report(&c, method, cfg.a_max, cfg.b_max,
+		    in.len, per_message);
+		s = jv_dump_string(report, compact ? 0 :
+		    JV_PRINT_PRETTY | JV_PRINT_INDENT_FLAGS(2));
+		fputs(jv_string_value(s), stdout);
+		putchar('\n');
+		jv_free(s);
+		buf_free(&out);
+	}
+	chat_free(&c);
+	buf_free(&in);
+	config_free(&cfg);
+	cli_exit(LR_OK, NULL);
+}

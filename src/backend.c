@@ -1,0 +1,428 @@
+/*
+ * backend.c - chat transfers over libcurl's multi interface.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "log.h"
+
+#define ERRBODY_MAX	65536
+#define POLL_MS		50
+
+volatile sig_atomic_t backend_interrupted;
+
+struct priv {
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char *url;
+	int url_index;
+	int running;
+	int delivered;		/* a callback got something: no failover */
+	int abort_status;	/* set by a callback or a deadline */
+	double t_start, t_first, t_last;
+	struct buf errbody;
+	char errbuf[CURL_ERROR_SIZE];
+	char what[300];
+};
+
+static void
+on_signal(int sig)
+{
+	backend_interrupted = sig;
+}
+
+void
+backend_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void
+backend_global_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		lr_die(LR_FAIL, "libcurl initialisation failed");
+}
+
+void
+backend_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+char *
+backend_chat_url(const char *base, enum api_kind api)
+{
+	struct buf b = BUF_INIT;
+	size_t n = strlen(base);
+
+	buf_adds(&b, base);
+	if (api == API_OLLAMA)
+		buf_adds(&b, "/api/chat");
+	else if (n >= 3 && strcmp(base + n - 3, "/v1") == 0)
+		buf_adds(&b, "/chat/completions");
+	else
+		buf_adds(&b, "/v1/chat/completions");
+	return buf_detach(&b);
+}
+
+static int
+got_bytes(struct chat_xfer *x)
+{
+	struct priv *p = x->priv;
+	double now = lr_now_ms();
+
+	if (p->t_first == 0)
+		p->t_first = now;
+	p->t_last = now;
+	return 0;
+}
+
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	(void)ptr;
+	got_bytes(ud);
+	return size * nmemb;
+}
+
+static size_t
+on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct chat_xfer *x = ud;
+	struct priv *p = x->priv;
+	size_t n = size * nmemb;
+	long code = 0;
+	int r;
+
+	got_bytes(x);
+	x->bytes_in += n;
+	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || code > 299) {
+		if (p->errbody.len < ERRBODY_MAX)
+			buf_add(&p->errbody, ptr, n);
+		return n;
+	}
+	r = stream_feed(&x->stream, ptr, n);
+	if (x->stream.nlines > 0 && x->cb.delta != NULL)
+		p->delivered = 1;
+	if (r != 0) {
+		p->abort_status = r;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	return n;
+}
+
+static void
+xfer_close(struct priv *p)
+{
+	if (p->easy != NULL)
+		curl_easy_cleanup(p->easy);
+	curl_slist_free_all(p->hdrs);
+	free(p->url);
+	p->easy = NULL;
+	p->hdrs = NULL;
+	p->url = NULL;
+	buf_free(&p->errbody);
+}
+
+/* Set up an easy handle for the transfer's current URL. */
+static CURL *
+xfer_open(struct chat_xfer *x)
+{
+	struct priv *p = x->priv;
+	const struct role *r = x->role;
+	CURL *c;
+
+	p->url = backend_chat_url(r->urls[p->url_index], r->api);
+	x->url = r->urls[p->url_index];
+	snprintf(p->what, sizeof(p->what), "%s %s", r->name, p->url);
+	stream_free(&x->stream);
+	stream_init(&x->stream, r->api, &x->cb, &x->err);
+	x->stream.what = p->what;
+	x->stream.keep = x->keep;
+	x->bytes_in = 0;
+	p->delivered = 0;
+	p->abort_status = 0;
+	p->t_start = lr_now_ms();
+	p->t_first = p->t_last = 0;
+	p->errbuf[0] = '\0';
+	if ((c = curl_easy_init()) == NULL)
+		lr_die(LR_FAIL, "out of memory");
+	p->easy = c;
+	p->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	p->hdrs = curl_slist_append(p->hdrs, r->api == API_OPENAI ?
+	    "Accept: text/event-stream" : "Accept: application/x-ndjson");
+	p->hdrs = curl_slist_append(p->hdrs, "Expect:");
+	if (r->api_key != NULL && *r->api_key != '\0') {
+		struct buf h = BUF_INIT;
+
+		buf_printf(&h, "Authorization: Bearer %s", r->api_key);
+		p->hdrs = curl_slist_append(p->hdrs, buf_str(&h));
+		buf_free(&h);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, p->url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)x->body_len);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, p->hdrs);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, p->errbuf);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "llm-route/" LR_VERSION);
+	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (r->connect_ms > 0)
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+		    (long)r->connect_ms);
+	x->bytes_out = x->body_len;
+	return c;
+}
+
+static const char *
+secs(double ms, char *b, size_t n)
+{
+	snprintf(b, n, ms < 10000 ? "%.1f s" : "%.0f s", ms / 1000.0);
+	return b;
+}
+
+/* Check a running transfer's deadlines; sets abort_status. */
+static int
+deadline(struct chat_xfer *x, double now)
+{
+	struct priv *p = x->priv;
+	const struct role *r = x->role;
+	char t[32];
+
+	if (p->t_first == 0 && r->first_byte_ms > 0 &&
+	    now - p->t_start > (double)r->first_byte_ms)
+		return p->abort_status = lr_seterr(&x->err, LR_TIMEOUT,
+		    "%s: no reply within %s (first-byte timeout)", p->what,
+		    secs((double)r->first_byte_ms, t, sizeof(t)));
+	if (p->t_first != 0 && r->idle_ms > 0 &&
+	    now - p->t_last > (double)r->idle_ms)
+		return p->abort_status = lr_seterr(&x->err, LR_TIMEOUT,
+		    "%s: nothing received for %s (idle timeout)", p->what,
+		    secs((double)r->idle_ms, t, sizeof(t)));
+	if (r->total_ms > 0 && now - p->t_start > (double)r->total_ms)
+		return p->abort_status = lr_seterr(&x->err, LR_TIMEOUT,
+		    "%s: not done within %s (timeout)", p->what,
+		    secs((double)r->total_ms, t, sizeof(t)));
+	return 0;
+}
+
+/* Turn a finished transfer's curl result into its status. */
+static int
+finish(struct chat_xfer *x, CURLcode res)
+{
+	struct priv *p = x->priv;
+	char msg[400], t[32];
+	const char *why;
+
+	x->ms_total = lr_now_ms() - p->t_start;
+	x->ms_first = p->t_first != 0 ? p->t_first - p->t_start : 0;
+	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &x->http_status);
+	if (p->abort_status != 0)
+		return p->abort_status;
+	why = p->errbuf[0] != '\0' ? p->errbuf : curl_easy_strerror(res);
+	switch (res) {
+	case CURLE_OK:
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+		return lr_seterr(&x->err, LR_UNREACHABLE, "%s: %s", p->what,
+		    why);
+	case CURLE_OPERATION_TIMEDOUT:
+		return lr_seterr(&x->err, LR_TIMEOUT, "%s: connect timeout "
+		    "after %s", p->what, secs((double)x->role->connect_ms, t,
+		    sizeof(t)));
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return lr_seterr(&x->err, LR_USAGE, "%s: %s", p->what, why);
+	case CURLE_GOT_NOTHING:
+		return lr_seterr(&x->err, LR_MALFORMED, "%s: the server closed "
+		    "the connection without a reply", p->what);
+	case CURLE_OUT_OF_MEMORY:
+		return lr_seterr(&x->err, LR_FAIL, "out of memory");
+	default:
+		if (x->http_status >= 200 && x->http_status <= 299)
+			return lr_seterr(&x->err, LR_MALFORMED, "%s: the reply "
+			    "was cut before %s: %s", p->what,
+			    x->role->api == API_OPENAI ? "[DONE]" : "done",
+			    why);
+		if (x->http_status == 0)
+			return lr_seterr(&x->err, LR_UNREACHABLE, "%s: %s",
+			    p->what, why);
+		break;
+	}
+	if (x->http_status < 200 || x->http_status > 299) {
+		stream_error_message(p->errbody.p, p->errbody.len, msg,
+		    sizeof(msg));
+		return lr_seterr(&x->err, LR_BACKEND, "%s: HTTP %ld%s%s",
+		    p->what, x->http_status, *msg ? ": " : "", msg);
+	}
+	return stream_finish(&x->stream);
+}
+
+/* May the transfer try its role's next URL after this failure? */
+static int
+failover(struct chat_xfer *x)
+{
+	struct priv *p = x->priv;
+
+	if (p->url_index + 1 >= x->role->nurls || p->delivered ||
+	    backend_interrupted)
+		return 0;
+	return x->status == LR_UNREACHABLE ||
+	    (x->status == LR_BACKEND && x->http_status >= 500);
+}
+
+static void
+log_done(struct chat_xfer *x)
+{
+	struct priv *p = x->priv;
+	jv f = x->stream.final;
+	double pe = -1, ev = -1;
+
+	if (jv_get_kind(f) == JV_KIND_OBJECT) {
+		jv v = jv_object_get(jv_copy(f), jv_string("prompt_eval_count"));
+		if (jv_get_kind(v) == JV_KIND_NUMBER)
+			pe = jv_number_value(v);
+		jv_free(v);
+		v = jv_object_get(jv_copy(f), jv_string("eval_count"));
+		if (jv_get_kind(v) == JV_KIND_NUMBER)
+			ev = jv_number_value(v);
+		jv_free(v);
+	}
+	log_event(x->status == 0 ? LOG_INFO : LOG_WARN, "request",
+	    "role", 's', x->role->name,
+	    "url", 's', p->url,
+	    "status", 'i', (long)x->http_status,
+	    "result", 's', x->status == 0 ? "ok" : x->err.msg,
+	    "ms", 'f', x->ms_total,
+	    "first_byte_ms", 'f', x->ms_first,
+	    "bytes_out", 'i', (long)x->bytes_out,
+	    "bytes_in", 'i', (long)x->bytes_in,
+	    "prompt_tokens", 'i', (long)pe,
+	    "answer_tokens", 'i', (long)ev,
+	    (const char *)NULL);
+}
+
+int
+backend_run(struct chat_xfer **xs, int n, int jobs)
+{
+	CURLM *m;
+	CURLMsg *msg;
+	int i, next = 0, active = 0, left, still;
+	struct priv *privs;
+
+	if (n <= 0)
+		return 0;
+	if (jobs <= 0 || jobs > n)
+		jobs = n;
+	privs = xmalloc(sizeof(*privs) * (size_t)n);
+	memset(privs, 0, sizeof(*privs) * (size_t)n);
+	if ((m = curl_multi_init()) == NULL)
+		lr_die(LR_FAIL, "out of memory");
+	for (i = 0; i < n; i++) {
+		xs[i]->priv = &privs[i];
+		xs[i]->status = -1;
+		xs[i]->err.msg[0] = '\0';
+		stream_init(&xs[i]->stream, xs[i]->role->api, NULL, NULL);
+	}
+	for (;;) {
+		while (active < jobs && next < n) {
+			curl_multi_add_handle(m, xfer_open(xs[next]));
+			privs[next].running = 1;
+			next++;
+			active++;
+		}
+		if (active == 0)
+			break;
+		curl_multi_perform(m, &still);
+		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+			struct chat_xfer *x;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+			    (char **)&x);
+			x->status = finish(x, msg->data.result);
+			log_done(x);
+			curl_multi_remove_handle(m, msg->easy_handle);
+			if (failover(x)) {
+				struct priv *p = x->priv;
+
+				lr_warn("%s; trying %s", x->err.msg,
+				    x->role->urls[p->url_index + 1]);
+				xfer_close(p);
+				p->url_index++;
+				curl_multi_add_handle(m, xfer_open(x));
+				continue;
+			}
+			xfer_close(x->priv);
+			((struct priv *)x->priv)->running = 0;
+			active--;
+		}
+		if (backend_interrupted)
+			break;
+		/* Deadlines: abort a transfer by removing it. */
+		for (i = 0; i < next; i++) {
+			struct priv *p = &privs[i];
+
+			if (!p->running || deadline(xs[i], lr_now_ms()) == 0)
+				continue;
+			curl_multi_remove_handle(m, p->easy);
+			xs[i]->status = finish(xs[i], CURLE_OK);
+			log_done(xs[i]);
+			xfer_close(p);
+			p->running = 0;
+			active--;
+		}
+		if (active > 0 || next < n)
+			curl_multi_poll(m, NULL, 0, POLL_MS, NULL);
+	}
+	for (i = 0; i < n; i++) {
+		if (privs[i].running) {
+			curl_multi_remove_handle(m, privs[i].easy);
+			xfer_close(&privs[i]);
+		}
+		if (xs[i]->status == -1)
+			xs[i]->status = lr_seterr(&xs[i]->err,
+			    128 + (int)backend_interrupted, "interrupted");
+		xs[i]->priv = NULL;
+	}
+	curl_multi_cleanup(m);
+	free(privs);
+	if (backend_interrupted)
+		return 128 + (int)backend_interrupted;
+	for (i = 0; i < n; i++)
+		if (xs[i]->status != 0)
+			return xs[i]->status;
+	return 0;
+}
+
+void
+backend_xfer_free(struct chat_xfer *x)
+{
+	stream_free(&x->stream);
+}

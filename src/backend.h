@@ -1,0 +1,67 @@
+/*
+ * backend.h - chat requests to the backends over HTTP (SPEC section 5).
+ *
+ * Owns: libcurl.  A chat transfer POSTs a request body to a role's
+ * /api/chat or /v1/chat/completions, feeds the reply to a stream parser,
+ * enforces the connect, first-byte, idle and total timeouts, cancels on
+ * SIGINT/SIGTERM or when a callback says so, maps every failure to a
+ * SPEC section 7 status, and tries the role's next URL when one is
+ * unreachable or answers 5xx before anything was delivered.  Several
+ * transfers run at once on one thread (curl_multi), so all jv work stays
+ * on that thread (libjq 1.6 is not thread-safe).
+ */
+#ifndef LLM_BACKEND_H
+#define LLM_BACKEND_H
+
+#include <signal.h>
+
+#include "config.h"
+#include "stream.h"
+#include "util.h"
+
+/* Set by the signal handlers: the signal number, or 0. */
+extern volatile sig_atomic_t backend_interrupted;
+
+/* Install SIGINT/SIGTERM handlers that cancel transfers; ignore SIGPIPE. */
+void backend_signals(void);
+
+/* Once per process, before anything else of this file. */
+void backend_global_init(void);
+void backend_global_cleanup(void);
+
+struct chat_xfer {
+	/* Set by the caller. */
+	const struct role *role;
+	const char *body;		/* the request JSON */
+	size_t body_len;
+	struct stream_cb cb;		/* what to do with the reply */
+	int keep;			/* keep the whole answer in .stream */
+
+	/* Results. */
+	int status;			/* 0 or a SPEC section 7 status */
+	struct lr_err err;
+	long http_status;
+	const char *url;		/* the URL that answered last */
+	struct stream stream;		/* .final: Ollama-shaped stats */
+	double ms_first, ms_total;	/* to first byte, whole */
+	size_t bytes_out, bytes_in;
+
+	/* Private. */
+	void *priv;
+};
+
+/* The endpoint URL for a base URL and API kind. */
+char *backend_chat_url(const char *base, enum api_kind api);
+
+/*
+ * Run n transfers, at most jobs at once (0: all), in the order given,
+ * each with failover across its role's URLs.  Returns 0 when all
+ * succeeded, else the status of the first that failed (in the order
+ * given).  An interruption cancels all and returns 128 + signal.
+ */
+int backend_run(struct chat_xfer **x, int n, int jobs);
+
+/* Release what a transfer holds after backend_run(). */
+void backend_xfer_free(struct chat_xfer *x);
+
+#endif

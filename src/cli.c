@@ -1,0 +1,175 @@
+/*
+ * cli.c - options shared by every binary.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cli.h"
+#include "generate.h"
+#include "log.h"
+
+void
+cli_init(struct cli *o, int role)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_input = CHAT_MAX_INPUT;
+	o->role = role;
+}
+
+_Noreturn void
+cli_bad_usage(void)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n", lr_prog());
+	exit(LR_USAGE);
+}
+
+static void
+role_flag(struct cli *o, const char *key, const char *val)
+{
+	if (o->nrole_flags < 8) {
+		o->role_flag[o->nrole_flags] = key;
+		o->role_val[o->nrole_flags++] = val;
+	}
+}
+
+int
+cli_option(struct cli *o, int ch, const char *arg, void (*usage)(void))
+{
+	const char *why;
+
+	switch (ch) {
+	case 'h':
+		usage();
+		if (fflush(stdout) != 0 || ferror(stdout))
+			exit(LR_FAIL);
+		exit(LR_OK);
+	case 'V':
+		printf("%s %s\n", lr_prog(), LR_VERSION);
+		exit(LR_OK);
+	case 'v':
+		o->verbose = 1;
+		return 1;
+	case 'q':
+		o->quiet = 1;
+		return 1;
+	case OPT_LOG_JSON:
+		o->log_json = 1;
+		return 1;
+	case OPT_TEXT:
+		o->force_text = 1;
+		return 1;
+	case OPT_MAX_INPUT:
+		if (lr_parse_size(arg, &o->max_input, &why) != 0 ||
+		    o->max_input == 0)
+			lr_usage_error("--max-input: bad size '%s': %s", arg,
+			    o->max_input == 0 ? "zero" : why);
+		return 1;
+	case OPT_GPU0:
+		o->role = GPU0;
+		return 1;
+	case OPT_GPU1:
+		o->role = GPU1;
+		return 1;
+	case OPT_URL:
+		role_flag(o, "url", arg);
+		return 1;
+	case OPT_MODEL:
+		if (*arg == '\0')
+			lr_usage_error("--model: empty name");
+		o->model = arg;
+		return 1;
+	case OPT_API:
+		role_flag(o, "api", arg);
+		return 1;
+	case OPT_CONNECT_TIMEOUT:
+		role_flag(o, "connect_timeout", arg);
+		return 1;
+	case OPT_FIRST_BYTE_TIMEOUT:
+		role_flag(o, "first_byte_timeout", arg);
+		return 1;
+	case OPT_IDLE_TIMEOUT:
+		role_flag(o, "idle_timeout", arg);
+		return 1;
+	case OPT_TIMEOUT:
+		role_flag(o, "timeout", arg);
+		return 1;
+	}
+	return 0;
+}
+
+void
+cli_setup(struct cli *o, struct config *cfg)
+{
+	struct lr_err e;
+	char key[64], flag[64];
+	int i;
+
+	lr_setquiet(o->quiet);
+	log_setup(o->verbose, o->log_json);
+	if (config_load(cfg, &e) != 0)
+		lr_die_err(&e);
+	for (i = 0; i < o->nrole_flags; i++) {
+		snprintf(key, sizeof(key), "gpu%d_%s", o->role,
+		    o->role_flag[i]);
+		snprintf(flag, sizeof(flag), "--%s", o->role_flag[i]);
+		for (char *p = flag; *p != '\0'; p++)
+			if (*p == '_')
+				*p = '-';
+		if (config_set(cfg, key, o->role_val[i], flag, &e) != 0)
+			lr_usage_error("%s", e.msg);
+	}
+	if (config_check(cfg, &e) != 0)
+		lr_die_err(&e);
+}
+
+void
+cli_read_chat(const struct cli *o, struct buf *in, struct chat *c)
+{
+	struct lr_err e;
+
+	if (isatty(STDIN_FILENO))
+		lr_warn("reading the chat from the terminal "
+		    "(end with Ctrl-D)");
+	if (chat_read(STDIN_FILENO, o->max_input, in, &e) != 0 ||
+	    chat_parse(in->p != NULL ? in->p : "", in->len, o->force_text, c,
+	    &e) != 0)
+		lr_die_err(&e);
+}
+
+void
+cli_exit(int status, const struct lr_err *e)
+{
+	int sig = 0;
+
+	if (status == LR_CLOSED)
+		sig = SIGPIPE;
+	else if (status == 128 + SIGINT)
+		sig = SIGINT;
+	else if (status == 128 + SIGTERM)
+		sig = SIGTERM;
+	if (sig == 0 && status != LR_CLOSED && e != NULL && status != 0)
+		lr_msg("%s", e->msg);
+	if (sig == 0 && (fflush(stdout) != 0 || ferror(stdout) ||
+	    fclose(stdout) != 0)) {
+		if (errno == EPIPE)
+			sig = SIGPIPE;
+		else {
+			lr_msg("writing output: %s", strerror(errno));
+			if (status == 0)
+				status = LR_FAIL;
+		}
+	}
+	if (sig != 0) {
+		/* End as a filter killed by the signal would. */
+		fflush(stderr);
+		signal(sig, SIG_DFL);
+		raise(sig);
+		exit(128 + sig);
+	}
+	exit(status);
+}

@@ -1,0 +1,106 @@
+/*
+ * cli.h - the options every binary shares.
+ *
+ * Owns: the common long options (CLI_COMMON_OPTIONS, and
+ * CLI_BACKEND_OPTIONS for the stages that call a backend), their
+ * parsing into struct cli, applying them to the configuration after all
+ * flags are read, reading the chat on stdin, and ending the program with
+ * the right status.
+ */
+#ifndef LLM_CLI_H
+#define LLM_CLI_H
+
+#include <getopt.h>
+
+#include "chat.h"
+#include "config.h"
+#include "util.h"
+
+enum {
+	OPT_LOG_JSON = 256, OPT_MAX_INPUT, OPT_TEXT, OPT_GPU0, OPT_GPU1,
+	OPT_URL, OPT_MODEL, OPT_API, OPT_CONNECT_TIMEOUT,
+	OPT_FIRST_BYTE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_TIMEOUT,
+	OPT_CMD_BASE = 300	/* a binary's own long-only options */
+};
+
+#define CLI_COMMON_OPTIONS \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, 'V' }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "quiet", no_argument, NULL, 'q' }, \
+	{ "log-json", no_argument, NULL, OPT_LOG_JSON }, \
+	{ "max-input", required_argument, NULL, OPT_MAX_INPUT }, \
+	{ "text", no_argument, NULL, OPT_TEXT }
+
+#define CLI_BACKEND_OPTIONS \
+	{ "gpu0", no_argument, NULL, OPT_GPU0 }, \
+	{ "gpu1", no_argument, NULL, OPT_GPU1 }, \
+	{ "url", required_argument, NULL, OPT_URL }, \
+	{ "model", required_argument, NULL, OPT_MODEL }, \
+	{ "api", required_argument, NULL, OPT_API }, \
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT }, \
+	{ "first-byte-timeout", required_argument, NULL, \
+	    OPT_FIRST_BYTE_TIMEOUT }, \
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT }, \
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT }
+
+/* Help lines for the shared options, for each binary's --help. */
+#define CLI_COMMON_HELP \
+"  -v, --verbose           log each stage on stderr\n" \
+"      --log-json          log as JSON lines on stderr\n" \
+"  -q, --quiet             no warnings\n" \
+"      --max-input SIZE    refuse input over SIZE bytes (default 64M)\n" \
+"      --text              read the input as plain text\n" \
+"  -h, --help              show this help and exit\n" \
+"  -V, --version           show the version and exit\n"
+
+#define CLI_BACKEND_HELP \
+"      --gpu0, --gpu1      the backend role to use\n" \
+"      --url URL           the backend's base URL (comma-separated: failover)\n" \
+"      --model NAME        the model to ask for\n" \
+"      --api KIND          the backend's API: ollama or openai\n" \
+"      --connect-timeout T     give up connecting after T (default 5s)\n" \
+"      --first-byte-timeout T  give up when no reply starts within T\n" \
+"      --idle-timeout T        give up when the reply stalls for T\n" \
+"      --timeout T             give up when the reply is not done in T\n"
+
+struct cli {
+	int verbose, quiet, log_json, force_text;
+	size_t max_input;
+	int role;			/* GPU0 or GPU1 */
+	const char *role_flag[8];	/* per-role settings from flags */
+	const char *role_val[8];
+	int nrole_flags;
+	const char *model;		/* --model */
+};
+
+/* Defaults; role is the binary's default role. */
+void cli_init(struct cli *o, int role);
+
+/*
+ * Handle a shared option; returns 1 when ch was one, 0 when not.
+ * Exits on --help (calling usage) and --version, and on a bad value.
+ */
+int cli_option(struct cli *o, int ch, const char *arg,
+    void (*usage)(void));
+
+/* A usage error for an unknown option or a stray argument. */
+_Noreturn void cli_bad_usage(void);
+
+/*
+ * Set up after parsing: logging, the config (defaults, file,
+ * environment, then the role flags).  Exits with LR_USAGE on error.
+ */
+void cli_setup(struct cli *o, struct config *cfg);
+
+/* Read and parse the chat on stdin; exits with LR_INPUT on error. */
+void cli_read_chat(const struct cli *o, struct buf *in, struct chat *c);
+
+/*
+ * Close stdout checking for errors, then exit with status: quietly by
+ * the signal for 130, 143 and LR_CLOSED (SIGPIPE), else with a message
+ * when e is set.
+ */
+_Noreturn void cli_exit(int status, const struct lr_err *e);
+
+#endif

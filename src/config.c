@@ -1,0 +1,390 @@
+/*
+ * config.c - the settings table: defaults, config file, environment, flags.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum cfg_type { T_URL, T_STR, T_API, T_TOKENS, T_MS };
+
+struct setting {
+	const char *key;	/* config file key */
+	const char *env;	/* environment variable, or NULL */
+	enum cfg_type type;
+	int role;		/* GPU0, GPU1, or -1 */
+	const char *def;	/* built-in default */
+};
+
+static const struct setting settings[] = {
+	{ "gpu0_url", "LLM_GPU0_URL", T_URL, GPU0, "http://127.0.0.1:11434" },
+	{ "gpu0_model", "LLM_GPU0_MODEL", T_STR, GPU0, "qwen2.5-coder:7b" },
+	{ "gpu0_api", "LLM_GPU0_API", T_API, GPU0, "ollama" },
+	{ "gpu0_connect_timeout", NULL, T_MS, GPU0, "5" },
+	{ "gpu0_first_byte_timeout", NULL, T_MS, GPU0, "300" },
+	{ "gpu0_idle_timeout", NULL, T_MS, GPU0, "60" },
+	{ "gpu0_timeout", NULL, T_MS, GPU0, "0" },
+	{ "gpu1_url", "LLM_GPU1_URL", T_URL, GPU1, "http://127.0.0.1:11435" },
+	{ "gpu1_model", "LLM_GPU1_MODEL", T_STR, GPU1, "qwen3:1.7b" },
+	{ "gpu1_api", "LLM_GPU1_API", T_API, GPU1, "ollama" },
+	{ "gpu1_connect_timeout", NULL, T_MS, GPU1, "5" },
+	{ "gpu1_first_byte_timeout", NULL, T_MS, GPU1, "120" },
+	{ "gpu1_idle_timeout", NULL, T_MS, GPU1, "60" },
+	{ "gpu1_timeout", NULL, T_MS, GPU1, "0" },
+	{ "a_max", "LLM_ROUTE_A_MAX", T_TOKENS, -1, "2000" },
+	{ "b_max", "LLM_ROUTE_B_MAX", T_TOKENS, -1, "6000" },
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+_Static_assert(NSETTINGS == CONFIG_NSETTINGS, "CONFIG_NSETTINGS");
+
+const char *
+api_kind_name(enum api_kind k)
+{
+	return k == API_OPENAI ? "openai" : "ollama";
+}
+
+static int
+lookup(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NSETTINGS; i++)
+		if (strcmp(settings[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * OLLAMA_HOST as Ollama's tools read it: [scheme://]host[:port], with
+ * http, 127.0.0.1 and 11434 filled in where left out.
+ */
+static char *
+ollama_host_url(const char *s)
+{
+	struct buf b = BUF_INIT;
+	const char *rest = s;
+
+	if (strstr(s, "://") != NULL) {
+		buf_adds(&b, s);
+		return buf_detach(&b);
+	}
+	buf_adds(&b, "http://");
+	if (*rest == ':' || *rest == '\0')
+		buf_adds(&b, "127.0.0.1");
+	buf_adds(&b, rest);
+	if (strrchr(rest, ':') == NULL || strrchr(rest, ']') >
+	    strrchr(rest, ':'))
+		buf_adds(&b, ":11434");
+	return buf_detach(&b);
+}
+
+/* Check a value of the setting's type; NULL when good, else why. */
+static const char *
+check_value(const struct setting *s, const char *val)
+{
+	const char *why = NULL, *p, *q;
+	long l;
+
+	switch (s->type) {
+	case T_URL:
+		for (p = val;; p = q + 1) {
+			q = strchr(p, ',');
+			if (q == NULL)
+				q = p + strlen(p);
+			if (!(strncmp(p, "http://", 7) == 0 ||
+			    strncmp(p, "https://", 8) == 0))
+				return "not an http:// or https:// URL";
+			if (*q == '\0')
+				break;
+		}
+		if (strchr(val, ' ') != NULL)
+			return "a URL has no spaces";
+		return NULL;
+	case T_STR:
+		return *val == '\0' ? "empty" : NULL;
+	case T_API:
+		if (strcmp(val, "ollama") == 0 || strcmp(val, "openai") == 0)
+			return NULL;
+		return "not 'ollama' or 'openai'";
+	case T_TOKENS:
+		if (lr_parse_long(val, 0, 100000000L, &l, &why) != 0)
+			return why;
+		return NULL;
+	case T_MS:
+		if (lr_parse_ms(val, &l, &why) != 0)
+			return why;
+		return NULL;
+	}
+	return NULL;
+}
+
+static int
+set_index(struct config *c, int i, const char *val, enum cfg_src src, const char *origin,
+    struct lr_err *e)
+{
+	const char *why;
+	int count = 0;
+	const char *p;
+
+	if ((why = check_value(&settings[i], val)) != NULL)
+		return lr_seterr(e, LR_USAGE, "%s: bad value '%s' for %s: %s",
+		    origin, val, settings[i].key, why);
+	if (settings[i].type == T_URL) {
+		for (p = val; p != NULL; p = strchr(p + 1, ','))
+			count++;
+		if (count > ROLE_MAX_URLS)
+			return lr_seterr(e, LR_USAGE, "%s: more than %d URLs "
+			    "for %s", origin, ROLE_MAX_URLS, settings[i].key);
+	}
+	free(c->values[i]);
+	free(c->origins[i]);
+	c->values[i] = xstrdup(val);
+	c->origins[i] = xstrdup(origin);
+	c->sources[i] = src;
+	return 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+static int
+load_file(const char *path, int must_exist, struct config *c,
+    struct lr_err *e)
+{
+	FILE *fp;
+	char *line = NULL, *key, *val, *eq, origin[300];
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	int i, r = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		return lr_seterr(e, LR_USAGE, "config file %s: %s", path,
+		    strerror(errno));
+	}
+	c->path = xstrdup(path);
+	while ((len = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		snprintf(origin, sizeof(origin), "%s:%ld", path, lineno);
+		if ((size_t)len != strlen(line)) {
+			r = lr_seterr(e, LR_USAGE, "%s: NUL byte in line",
+			    origin);
+			break;
+		}
+		key = trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			r = lr_seterr(e, LR_USAGE, "%s: expected 'key = value'",
+			    origin);
+			break;
+		}
+		*eq = '\0';
+		key = trim(key);
+		val = trim(eq + 1);
+		/* A value may be quoted to keep spaces or a '#'. */
+		if (strlen(val) >= 2 && val[0] == '"' &&
+		    val[strlen(val) - 1] == '"') {
+			val[strlen(val) - 1] = '\0';
+			val++;
+		}
+		if ((i = lookup(key)) < 0) {
+			r = lr_seterr(e, LR_USAGE, "%s: unknown key '%s'",
+			    origin, key);
+			break;
+		}
+		if ((r = set_index(c, i, val, SRC_FILE, origin, e)) != 0)
+			break;
+	}
+	if (r == 0 && ferror(fp))
+		r = lr_seterr(e, LR_USAGE, "config file %s: %s", path,
+		    strerror(errno));
+	free(line);
+	fclose(fp);
+	return r;
+}
+
+static int
+resolve(struct config *c, struct lr_err *e)
+{
+	size_t i;
+	long l;
+	const char *why;
+
+	for (i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		struct role *r = s->role >= 0 ? &c->role[s->role] : NULL;
+		const char *v = c->values[i];
+		const char *k = strchr(s->key, '_') + 1;
+
+		switch (s->type) {
+		case T_URL: {
+			char *copy = xstrdup(v), *tok, *save = NULL;
+
+			while (r->nurls > 0)
+				free(r->urls[--r->nurls]);
+			for (tok = strtok_r(copy, ",", &save); tok != NULL;
+			    tok = strtok_r(NULL, ",", &save)) {
+				size_t n = strlen(tok);
+
+				while (n > 0 && tok[n - 1] == '/')
+					tok[--n] = '\0';
+				r->urls[r->nurls++] = xstrdup(tok);
+			}
+			free(copy);
+			break;
+		}
+		case T_STR:
+			r->model = v;
+			break;
+		case T_API:
+			r->api = strcmp(v, "openai") == 0 ? API_OPENAI :
+			    API_OLLAMA;
+			break;
+		case T_TOKENS:
+			(void)lr_parse_long(v, 0, 100000000L, &l, &why);
+			if (strcmp(s->key, "a_max") == 0)
+				c->a_max = l;
+			else
+				c->b_max = l;
+			break;
+		case T_MS:
+			(void)lr_parse_ms(v, &l, &why);
+			if (strcmp(k, "connect_timeout") == 0)
+				r->connect_ms = l;
+			else if (strcmp(k, "first_byte_timeout") == 0)
+				r->first_byte_ms = l;
+			else if (strcmp(k, "idle_timeout") == 0)
+				r->idle_ms = l;
+			else
+				r->total_ms = l;
+			break;
+		}
+	}
+	(void)e;
+	return 0;
+}
+
+int
+config_load(struct config *c, struct lr_err *e)
+{
+	const char *p, *home;
+	char *path = NULL, *u;
+	size_t i;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->role[GPU0].name = "GPU0";
+	c->role[GPU1].name = "GPU1";
+	for (i = 0; i < NSETTINGS; i++) {
+		c->values[i] = xstrdup(settings[i].def);
+		c->origins[i] = xstrdup("default");
+		c->sources[i] = SRC_DEFAULT;
+	}
+	if ((p = getenv("LLM_ROUTE_CONFIG")) != NULL && *p != '\0')
+		r = load_file(p, 1, c, e);
+	else {
+		struct buf b = BUF_INIT;
+
+		if ((p = getenv("XDG_CONFIG_HOME")) != NULL && *p == '/')
+			buf_printf(&b, "%s/llm-route/config", p);
+		else if ((home = getenv("HOME")) != NULL && *home != '\0')
+			buf_printf(&b, "%s/.config/llm-route/config", home);
+		path = b.p != NULL ? buf_detach(&b) : NULL;
+		r = path != NULL ? load_file(path, 0, c, e) : 0;
+		free(path);
+	}
+	if (r != 0)
+		return r;
+	for (i = 0; i < NSETTINGS; i++) {
+		if (settings[i].env == NULL)
+			continue;
+		p = getenv(settings[i].env);
+		if (p != NULL && *p != '\0' &&
+		    (r = set_index(c, (int)i, p, SRC_ENV, settings[i].env, e)))
+			return r;
+	}
+	/* OLLAMA_HOST is GPU0's address when LLM_GPU0_URL is not set. */
+	p = getenv("OLLAMA_HOST");
+	i = (size_t)lookup("gpu0_url");
+	if (p != NULL && *p != '\0' && c->sources[i] != SRC_ENV) {
+		u = ollama_host_url(p);
+		r = set_index(c, (int)i, u, SRC_ENV, "OLLAMA_HOST", e);
+		free(u);
+		if (r != 0)
+			return r;
+	}
+	c->role[GPU0].api_key = getenv("LLM_GPU0_API_KEY");
+	c->role[GPU1].api_key = getenv("LLM_GPU1_API_KEY");
+	return resolve(c, e);
+}
+
+int
+config_set(struct config *c, const char *key, const char *val,
+    const char *what, struct lr_err *e)
+{
+	int i = lookup(key), r;
+
+	if (i < 0)
+		return lr_seterr(e, LR_USAGE, "unknown setting %s", key);
+	if ((r = set_index(c, i, val, SRC_FLAG, what, e)) != 0)
+		return r;
+	return resolve(c, e);
+}
+
+int
+config_check(struct config *c, struct lr_err *e)
+{
+	if (c->a_max > c->b_max)
+		return lr_seterr(e, LR_USAGE, "A_MAX (%ld, from %s) is greater "
+		    "than B_MAX (%ld, from %s)", c->a_max,
+		    c->origins[lookup("a_max")], c->b_max,
+		    c->origins[lookup("b_max")]);
+	return 0;
+}
+
+void
+config_print(const struct config *c, FILE *fp)
+{
+	size_t i;
+
+	for (i = 0; i < NSETTINGS; i++)
+		fprintf(fp, "%s = %s\t# %s\n", settings[i].key,
+		    c->values[i], c->origins[i]);
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+	int j;
+
+	for (j = 0; j < NROLES; j++)
+		while (c->role[j].nurls > 0)
+			free(c->role[j].urls[--c->role[j].nurls]);
+	free(c->path);
+	c->path = NULL;
+	for (i = 0; i < NSETTINGS; i++) {
+		free(c->values[i]);
+		free(c->origins[i]);
+		c->values[i] = c->origins[i] = NULL;
+	}
+}

@@ -1,0 +1,71 @@
+/*
+ * config.h - settings and where each came from (SPEC section 6).
+ *
+ * Owns: the one table of settings, filled by built-in defaults, then the
+ * config file ($LLM_ROUTE_CONFIG, else $XDG_CONFIG_HOME/llm-route/config,
+ * else ~/.config/llm-route/config), then the environment, then flags.
+ * Every value is checked where it is set, so an error names the file and
+ * line, the variable or the flag.
+ */
+#ifndef LLM_CONFIG_H
+#define LLM_CONFIG_H
+
+#include <stdio.h>
+
+#include "util.h"
+
+enum cfg_src { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG };
+
+enum api_kind { API_OLLAMA, API_OPENAI };
+
+enum { GPU0, GPU1, NROLES };
+
+#define ROLE_MAX_URLS 8
+
+/* One backend role, resolved. */
+struct role {
+	const char *name;		/* "GPU0", "GPU1" */
+	char *urls[ROLE_MAX_URLS];	/* base URLs, tried in order */
+	int nurls;
+	const char *model;
+	enum api_kind api;
+	const char *api_key;		/* from the environment only */
+	long connect_ms, first_byte_ms, idle_ms, total_ms;	/* 0: none */
+};
+
+#define CONFIG_NSETTINGS 16	/* rows of the table in config.c */
+
+struct config {
+	struct role role[NROLES];
+	long a_max, b_max;
+	char *path;		/* the config file read, or NULL */
+	/* Each setting as text, and where it came from. */
+	char *values[CONFIG_NSETTINGS];
+	char *origins[CONFIG_NSETTINGS];	/* "file:line", variable, flag */
+	enum cfg_src sources[CONFIG_NSETTINGS];
+};
+
+/*
+ * Defaults, file and environment.  Returns 0, or LR_USAGE with a message
+ * naming the file and line or the variable.
+ */
+int config_load(struct config *c, struct lr_err *e);
+
+/*
+ * Set one key ("gpu0_url", "a_max", ...) from a flag; what names the flag
+ * in messages.  Returns 0 or LR_USAGE.
+ */
+int config_set(struct config *c, const char *key, const char *val,
+    const char *what, struct lr_err *e);
+
+/* Check relations between settings (A_MAX <= B_MAX) after flags. */
+int config_check(struct config *c, struct lr_err *e);
+
+/* Write every setting, its value and its source, one per line. */
+void config_print(const struct config *c, FILE *fp);
+
+void config_free(struct config *c);
+
+const char *api_kind_name(enum api_kind k);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * generate.c - stream a chat's answer to a file.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "backend.h"
+#include "generate.h"
+#include "log.h"
+#include "request.h"
+
+#define THINK_OPEN	"<think>"
+#define THINK_CLOSE	"</think>"
+
+enum think_state { T_START, T_INSIDE, T_AFTER, T_PASS };
+
+struct gen {
+	const struct gen_opts *o;
+	FILE *out;
+	const char *model;
+	enum api_kind api;
+	struct lr_err *err;
+	struct buf hold;	/* all output, with --no-stream */
+	struct buf pend;	/* content that may be a <think> tag */
+	enum think_state ts;
+	int in_field_thinking;	/* --show-thinking printed "<think>" */
+};
+
+static int
+put(struct gen *g, const char *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (g->o->no_stream) {
+		buf_add(&g->hold, p, n);
+		return 0;
+	}
+	if (fwrite(p, 1, n, g->out) != n || fflush(g->out) != 0) {
+		if (errno == EPIPE)
+			return lr_seterr(g->err, LR_CLOSED, "output closed");
+		return lr_seterr(g->err, LR_FAIL, "writing output: %s",
+		    strerror(errno));
+	}
+	return 0;
+}
+
+static int
+puts_(struct gen *g, const char *s)
+{
+	return put(g, s, strlen(s));
+}
+
+/* Is s (n bytes) all white space? */
+static size_t
+skip_space(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' ||
+	    s[i] == '\t'))
+		i++;
+	return i;
+}
+
+/*
+ * Content with a leading <think>...</think> block left out.  Tags may be
+ * split across deltas, so undecided bytes wait in g->pend.
+ */
+static int
+content_filtered(struct gen *g, const char *p, size_t n)
+{
+	const char *s, *close;
+	size_t i, k;
+	int r;
+
+	buf_add(&g->pend, p, n);
+	for (;;) {
+		s = g->pend.p;
+		k = g->pend.len;
+		switch (g->ts) {
+		case T_START:
+			i = skip_space(s, k);
+			if (i == k)
+				return 0;
+			if (k - i < strlen(THINK_OPEN) &&
+			    memcmp(s + i, THINK_OPEN, k - i) == 0)
+				return 0;
+			if (k - i >= strlen(THINK_OPEN) &&
+			    memcmp(s + i, THINK_OPEN, strlen(THINK_OPEN)) == 0) {
+				i += strlen(THINK_OPEN);
+				memmove(g->pend.p, s + i, k - i);
+				g->pend.len = k - i;
+				g->ts = T_INSIDE;
+				continue;
+			}
+			g->ts = T_PASS;
+			continue;
+		case T_INSIDE:
+			buf_str(&g->pend);
+			close = strstr(s, THINK_CLOSE);
+			if (close == NULL) {
+				/* Keep what may be the start of the tag. */
+				if (k > strlen(THINK_CLOSE)) {
+					i = k - strlen(THINK_CLOSE);
+					memmove(g->pend.p, s + i, k - i);
+					g->pend.len = k - i;
+				}
+				return 0;
+			}
+			i = (size_t)(close - s) + strlen(THINK_CLOSE);
+			memmove(g->pend.p, s + i, k - i);
+			g->pend.len = k - i;
+			g->ts = T_AFTER;
+			continue;
+		case T_AFTER:
+			i = skip_space(s, k);
+			memmove(g->pend.p, s + i, k - i);
+			g->pend.len = k - i;
+			if (g->pend.len == 0)
+				return 0;
+			g->ts = T_PASS;
+			continue;
+		case T_PASS:
+			r = put(g, s, k);
+			g->pend.len = 0;
+			return r;
+		}
+	}
+}
+
+static int
+on_delta(void *ctx, const char *c, size_t cn, const char *t, size_t tn)
+{
+	struct gen *g = ctx;
+	int r = 0;
+
+	if (g->o->json)
+		return 0;
+	if (g->o->show_thinking) {
+		if (tn > 0 && !g->in_field_thinking) {
+			g->in_field_thinking = 1;
+			r = puts_(g, THINK_OPEN);
+		}
+		if (r == 0)
+			r = put(g, t, tn);
+		if (r == 0 && cn > 0 && g->in_field_thinking) {
+			g->in_field_thinking = 0;
+			r = puts_(g, THINK_CLOSE "\n");
+		}
+		return r != 0 ? r : put(g, c, cn);
+	}
+	return content_filtered(g, c, cn);
+}
+
+static void
+put_time(struct buf *b)
+{
+	struct timeval tv;
+	struct tm tm;
+	char ts[32];
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	buf_printf(b, "%s.%06ldZ", ts, (long)tv.tv_usec);
+}
+
+/* An Ollama chunk line for an answer that came from an OpenAI server. */
+static jv
+ollama_chunk(const struct gen *g, jv content, int done)
+{
+	struct buf ts = BUF_INIT;
+	jv o;
+
+	put_time(&ts);
+	o = jv_object_set(jv_object(), jv_string("model"),
+	    jv_string(g->model));
+	o = jv_object_set(o, jv_string("created_at"), jv_string(buf_str(&ts)));
+	o = jv_object_set(o, jv_string("message"), jv_object_set(
+	    jv_object_set(jv_object(), jv_string("role"),
+	    jv_string("assistant")), jv_string("content"), content));
+	o = jv_object_set(o, jv_string("done"), done ? jv_true() : jv_false());
+	buf_free(&ts);
+	return o;
+}
+
+static int
+put_json(struct gen *g, jv o)
+{
+	struct buf b = BUF_INIT;
+	int r;
+
+	request_dump(o, &b);
+	buf_addc(&b, '\n');
+	r = put(g, b.p, b.len);
+	buf_free(&b);
+	return r;
+}
+
+static int
+on_delta_json(void *ctx, const char *c, size_t cn, const char *t, size_t tn)
+{
+	struct gen *g = ctx;
+	jv o;
+
+	(void)t;
+	(void)tn;
+	if (g->api == API_OLLAMA || cn == 0)
+		return 0;
+	o = ollama_chunk(g, jv_string_sized(c, (int)cn), 0);
+	return put_json(g, o);
+}
+
+static int
+on_line(void *ctx, const char *line, size_t len)
+{
+	struct gen *g = ctx;
+	int r;
+
+	if ((r = put(g, line, len)) == 0)
+		r = put(g, "\n", 1);
+	return r;
+}
+
+/* The final line in Ollama's shape: stats from the reply's final object. */
+static jv
+final_object(const struct gen *g, jv final, const char *content)
+{
+	jv o = ollama_chunk(g, jv_string(content), 1);
+	jv_kind k = jv_get_kind(final);
+
+	if (k == JV_KIND_OBJECT) {
+		int it = jv_object_iter(final);
+
+		while (jv_object_iter_valid(final, it)) {
+			jv key = jv_object_iter_key(final, it);
+
+			if (strcmp(jv_string_value(key), "message") != 0 &&
+			    strcmp(jv_string_value(key), "done") != 0 &&
+			    strcmp(jv_string_value(key), "model") != 0 &&
+			    strcmp(jv_string_value(key), "created_at") != 0)
+				o = jv_object_set(o, key,
+				    jv_object_iter_value(final, it));
+			else
+				jv_free(key);
+			it = jv_object_iter_next(final, it);
+		}
+	}
+	return o;
+}
+
+static double
+num(jv obj, const char *k)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(k));
+	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : -1;
+
+	jv_free(v);
+	return d;
+}
+
+static void
+log_stats(const struct chat_xfer *x)
+{
+	jv f = x->stream.final;
+	double ev, ed;
+
+	if (jv_get_kind(f) != JV_KIND_OBJECT)
+		return;
+	ev = num(f, "eval_count");
+	ed = num(f, "eval_duration");
+	log_event(LOG_INFO, "stats", "role", 's', x->role->name,
+	    "prompt_eval_count", 'i', (long)num(f, "prompt_eval_count"),
+	    "eval_count", 'i', (long)ev,
+	    "total_ms", 'f', num(f, "total_duration") / 1e6,
+	    "load_ms", 'f', num(f, "load_duration") / 1e6,
+	    "prompt_eval_ms", 'f', num(f, "prompt_eval_duration") / 1e6,
+	    "eval_ms", 'f', ed / 1e6,
+	    "tokens_per_s", 'f', ev > 0 && ed > 0 ? ev / (ed / 1e9) : 0.0,
+	    (const char *)NULL);
+}
+
+int
+generate(const struct chat *c, const struct role *r,
+    const struct gen_opts *o, FILE *out, struct lr_err *e)
+{
+	struct chat_xfer x, *xs[1] = { &x };
+	struct gen g;
+	struct buf body = BUF_INIT;
+	int st;
+
+	memset(&g, 0, sizeof(g));
+	g.o = o;
+	g.out = out;
+	g.api = r->api;
+	g.err = &x.err;
+	g.model = request_model(c, r, o->model);
+	request_dump(request_build(c, g.model, r->api), &body);
+
+	memset(&x, 0, sizeof(x));
+	x.role = r;
+	x.body = body.p;
+	x.body_len = body.len;
+	x.cb.ctx = &g;
+	x.keep = o->json && (o->no_stream || r->api == API_OPENAI);
+	if (o->json) {
+		x.cb.delta = on_delta_json;
+		if (r->api == API_OLLAMA && !o->no_stream)
+			x.cb.line = on_line;
+	} else
+		x.cb.delta = on_delta;
+
+	st = backend_run(xs, 1, 1);
+	if (st == 0 && o->json && (o->no_stream || r->api == API_OPENAI)) {
+		jv fin = final_object(&g, x.stream.final, o->no_stream ?
+		    buf_str(&x.stream.content) : "");
+		st = put_json(&g, fin);
+	}
+	if (st == 0 && !o->json) {
+		/* A tag that never completed is text after all. */
+		if (g.ts == T_START && g.pend.len > 0)
+			st = put(&g, g.pend.p, g.pend.len);
+		if (st == 0 && g.in_field_thinking)
+			st = puts_(&g, THINK_CLOSE "\n");
+	}
+	if (st == 0)
+		log_stats(&x);
+	if (o->no_stream && st == 0) {
+		struct gen_opts now = *o;
+
+		now.no_stream = 0;
+		g.o = &now;
+		st = put(&g, g.hold.p, g.hold.len);
+		g.o = o;
+	}
+	if (st != 0 && e != NULL)
+		*e = x.err;
+	backend_xfer_free(&x);
+	buf_free(&g.hold);
+	buf_free(&g.pend);
+	buf_free(&body);
+	return st;
+}

@@ -1,0 +1,36 @@
+/*
+ * generate.h - the answering stage (llm-generate, and the last step of
+ * llm-route).
+ *
+ * Owns: sending a chat to the answering role and writing the answer as
+ * it arrives: plain text (thinking left out unless asked for), or
+ * Ollama NDJSON lines, streamed or all at the end.
+ */
+#ifndef LLM_GENERATE_H
+#define LLM_GENERATE_H
+
+#include <stdio.h>
+
+#include "chat.h"
+#include "config.h"
+#include "util.h"
+
+/* Status for "stdout was closed": the program ends as if by SIGPIPE. */
+#define LR_CLOSED 141
+
+struct gen_opts {
+	int json;		/* Ollama NDJSON lines instead of text */
+	int no_stream;		/* write everything at the end */
+	int show_thinking;	/* print thinking, between <think> tags */
+	const char *model;	/* --model: overrides the request's */
+};
+
+/*
+ * Answer chat c with role r, writing to out.  Returns 0 or a status with
+ * e set (LR_CLOSED when out was closed).  -v logs the request and the
+ * final statistics.
+ */
+int generate(const struct chat *c, const struct role *r,
+    const struct gen_opts *o, FILE *out, struct lr_err *e);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * log.h - the stage log on stderr (SPEC section 7).
+ *
+ * Owns: -v (one logfmt line per event: time, program, event, key=value
+ * pairs) and --log-json (the same as one JSON object per line).
+ * Warnings always print unless -q; info events only with -v or
+ * --log-json.
+ */
+#ifndef LLM_LOG_H
+#define LLM_LOG_H
+
+enum log_level { LOG_INFO, LOG_WARN };
+
+void log_setup(int verbose, int json);
+int log_enabled(void);
+
+/*
+ * log_event(level, event, key, type, value, ..., NULL): type 's' takes a
+ * const char *, 'i' a long (negative: left out), 'f' a double
+ * (milliseconds and ratios, printed with one decimal).
+ */
+void log_event(enum log_level level, const char *event, ...);
+
+#endif

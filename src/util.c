@@ -1,0 +1,387 @@
+/*
+ * util.c - diagnostics, error values, buffers, allocation, number parsing.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *progname = "llm-route";
+static int quiet;
+
+void
+lr_setprog(const char *argv0)
+{
+	const char *s;
+
+	if (argv0 == NULL || *argv0 == '\0')
+		return;
+	s = strrchr(argv0, '/');
+	progname = s != NULL ? s + 1 : argv0;
+}
+
+const char *
+lr_prog(void)
+{
+	return progname;
+}
+
+void
+lr_setquiet(int q)
+{
+	quiet = q;
+}
+
+/* Make a message one line: control characters become spaces. */
+static void
+oneline(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
+static void
+vmsg(const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	oneline(line);
+	fprintf(stderr, "%s: %s\n", progname, line);
+	fflush(stderr);
+}
+
+int
+lr_seterr(struct lr_err *e, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e == NULL)
+		return status;
+	e->status = status;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	oneline(e->msg);
+	return status;
+}
+
+void
+lr_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void
+lr_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void
+lr_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+void
+lr_die_err(const struct lr_err *e)
+{
+	lr_die(e->status, "%s", e->msg);
+}
+
+void
+lr_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+	exit(LR_USAGE);
+}
+
+void
+lr_excerpt(char *dst, size_t dstsz, const char *s, size_t len, size_t max)
+{
+	size_t i, n, o = 0;
+	int cut = len > max;
+
+	if (dstsz == 0)
+		return;
+	n = cut ? max : len;
+	for (i = 0; i < n && o + 4 < dstsz; i++) {
+		unsigned char c = (unsigned char)s[i];
+		dst[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	if ((cut || i < n) && o + 4 <= dstsz) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		lr_die(LR_FAIL, "out of memory");
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+		lr_die(LR_FAIL, "out of memory");
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void
+buf_grow(struct buf *b, size_t more)
+{
+	size_t want;
+
+	if (more > SIZE_MAX - b->len - 1)
+		lr_die(LR_FAIL, "out of memory");
+	want = b->len + more + 1;
+	if (want <= b->cap)
+		return;
+	if (b->cap == 0)
+		b->cap = 256;
+	while (b->cap < want)
+		b->cap = b->cap > SIZE_MAX / 2 ? want : b->cap * 2;
+	b->p = xrealloc(b->p, b->cap);
+}
+
+void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	buf_grow(b, n);
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_addc(struct buf *b, char c)
+{
+	buf_grow(b, 1);
+	b->p[b->len++] = c;
+}
+
+void
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list aq;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return;
+	buf_grow(b, (size_t)n);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+char *
+buf_detach(struct buf *b)
+{
+	char *p;
+
+	buf_grow(b, 0);
+	b->p[b->len] = '\0';
+	p = b->p;
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+const char *
+buf_str(struct buf *b)
+{
+	buf_grow(b, 0);
+	b->p[b->len] = '\0';
+	return b->p;
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+double
+lr_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int
+lr_parse_long(const char *s, long min, long max, long *out, const char **why)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	if (s == NULL || *s == '\0' || *s == ' ' || *s == '+') {
+		*why = "not a number";
+		return -1;
+	}
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0') {
+		*why = "not a number";
+		return -1;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		*why = "out of range";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+lr_parse_size(const char *s, size_t *out, const char **why)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	if (s == NULL || *s < '0' || *s > '9') {
+		*why = "not a size";
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE) {
+		*why = "out of range";
+		return -1;
+	}
+	if (*end != '\0') {
+		if (end[1] != '\0' && !(end[1] == 'i' && end[2] == 'B' &&
+		    end[3] == '\0') && !(end[1] == 'B' && end[2] == '\0')) {
+			*why = "not a size (use a number with K, M or G)";
+			return -1;
+		}
+		switch (*end) {
+		case 'k': case 'K': mult = 1024ULL; break;
+		case 'm': case 'M': mult = 1024ULL * 1024; break;
+		case 'g': case 'G': mult = 1024ULL * 1024 * 1024; break;
+		default:
+			*why = "not a size (use a number with K, M or G)";
+			return -1;
+		}
+	}
+	if (v > (unsigned long long)SIZE_MAX / mult) {
+		*why = "out of range";
+		return -1;
+	}
+	*out = (size_t)(v * mult);
+	return 0;
+}
+
+int
+lr_parse_ms(const char *s, long *out, const char **why)
+{
+	char *end;
+	double v, mult = 1000.0;
+
+	if (s == NULL || !((*s >= '0' && *s <= '9') || *s == '.')) {
+		*why = "not a duration";
+		return -1;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno == ERANGE) {
+		*why = "not a duration";
+		return -1;
+	}
+	if (strcmp(end, "ms") == 0)
+		mult = 1.0;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		mult = 1000.0;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mult = 60000.0;
+	else {
+		*why = "not a duration (use a number of seconds, or ms, s, m)";
+		return -1;
+	}
+	v *= mult;
+	if (!(v >= 0 && v <= (double)LONG_MAX / 2)) {
+		*why = "out of range";
+		return -1;
+	}
+	*out = (long)(v + 0.5);
+	return 0;
+}

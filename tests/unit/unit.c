@@ -1,0 +1,297 @@
+/*
+ * unit.c - C unit tests of the library in src/, as TAP.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "estimate.h"
+#include "measure.h"
+#include "request.h"
+#include "stream.h"
+#include "util.h"
+
+static int ntest, nfail;
+
+static void
+ok(int cond, const char *name)
+{
+	ntest++;
+	if (!cond)
+		nfail++;
+	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, name);
+}
+
+/* Collects what a stream delivers. */
+struct sink {
+	struct buf content, thinking;
+	int lines;
+};
+
+static int
+sink_delta(void *ctx, const char *c, size_t cn, const char *t, size_t tn)
+{
+	struct sink *s = ctx;
+
+	buf_add(&s->content, c, cn);
+	buf_add(&s->thinking, t, tn);
+	return 0;
+}
+
+static int
+sink_line(void *ctx, const char *line, size_t len)
+{
+	(void)line;
+	(void)len;
+	((struct sink *)ctx)->lines++;
+	return 0;
+}
+
+/* Feed text in pieces of step bytes; returns the final status. */
+static int
+feed(enum api_kind api, const char *text, size_t step, struct sink *s,
+    struct lr_err *e)
+{
+	struct stream st;
+	struct stream_cb cb = { sink_delta, sink_line, NULL };
+	size_t i, n = strlen(text);
+	int r = 0;
+
+	memset(s, 0, sizeof(*s));
+	cb.ctx = s;
+	stream_init(&st, api, &cb, e);
+	for (i = 0; i < n && r == 0; i += step)
+		r = stream_feed(&st, text + i, i + step > n ? n - i : step);
+	if (r == 0)
+		r = stream_finish(&st);
+	stream_free(&st);
+	return r;
+}
+
+static void
+test_stream(void)
+{
+	static const char ollama[] =
+	    "{\"message\":{\"role\":\"assistant\",\"content\":\"Hel\"},"
+	    "\"done\":false}\n"
+	    "{\"message\":{\"role\":\"assistant\",\"content\":\"lo \\u00e9\","
+	    "\"thinking\":\"hm\"},\"done\":false}\r\n"
+	    "{\"message\":{\"role\":\"assistant\",\"content\":\"\"},"
+	    "\"done\":true,\"eval_count\":2}";
+	static const char sse[] =
+	    ": comment\n\n"
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},"
+	    "\"finish_reason\":\"stop\"}]}\n\n"
+	    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+	    "\"completion_tokens\":2}}\n\n"
+	    "data: [DONE]\n\n";
+	struct sink s;
+	struct lr_err e;
+	size_t step;
+	int good = 1;
+
+	for (step = 1; step <= sizeof(ollama); step++) {
+		if (feed(API_OLLAMA, ollama, step, &s, &e) != 0 ||
+		    strcmp(buf_str(&s.content), "Hello \xc3\xa9") != 0 ||
+		    strcmp(buf_str(&s.thinking), "hm") != 0 || s.lines != 3)
+			good = 0;
+		buf_free(&s.content);
+		buf_free(&s.thinking);
+	}
+	ok(good, "ollama: lines split at every byte, CRLF, no final newline");
+	good = 1;
+	for (step = 1; step <= sizeof(sse); step += 7) {
+		if (feed(API_OPENAI, sse, step, &s, &e) != 0 ||
+		    strcmp(buf_str(&s.content), "Hello") != 0)
+			good = 0;
+		buf_free(&s.content);
+		buf_free(&s.thinking);
+	}
+	ok(good, "openai: SSE split anywhere");
+
+	ok(feed(API_OLLAMA, "{\"message\":{\"content\":\"a\"},\"done\":false}"
+	    "\n{\"error\":\"boom\"}\n", 5, &s, &e) == LR_BACKEND &&
+	    strstr(e.msg, "boom") != NULL &&
+	    strcmp(buf_str(&s.content), "a") == 0,
+	    "ollama: error line mid-stream is LR_BACKEND, text kept");
+	buf_free(&s.content);
+	ok(feed(API_OLLAMA, "{\"done\":false}\nnot json\n", 64, &s, &e) ==
+	    LR_MALFORMED, "ollama: a line that is not JSON is LR_MALFORMED");
+	ok(feed(API_OLLAMA, "{\"done\":false}\n", 64, &s, &e) ==
+	    LR_MALFORMED && strstr(e.msg, "done") != NULL,
+	    "ollama: the end before done:true is LR_MALFORMED");
+	ok(feed(API_OLLAMA, "[1]\n", 64, &s, &e) == LR_MALFORMED,
+	    "ollama: a line that is not an object");
+	ok(feed(API_OLLAMA, "{\"message\":{\"content\":7},\"done\":true}\n",
+	    64, &s, &e) == 0 && s.content.len == 0,
+	    "ollama: wrong types are ignored, never asserted");
+	ok(feed(API_OPENAI, "data: {\"choices\":[{\"delta\":{}}]}\n\n", 64, &s,
+	    &e) == LR_MALFORMED, "openai: the end before [DONE]");
+	ok(feed(API_OPENAI, "data: {\"error\":{\"message\":\"bad\"}}\n\n", 64,
+	    &s, &e) == LR_BACKEND && strstr(e.msg, "bad") != NULL,
+	    "openai: an error event");
+	ok(feed(API_OPENAI, "garbage\n", 64, &s, &e) == LR_MALFORMED,
+	    "openai: not an SSE line");
+}
+
+static void
+test_error_message(void)
+{
+	char m[128];
+
+	stream_error_message("{\"error\":\"model \\\"x\\\" not found\"}", 33,
+	    m, sizeof(m));
+	ok(strcmp(m, "model \"x\" not found") == 0, "ollama error body");
+	stream_error_message("{\"error\":{\"message\":\"nope\"}}", 28, m,
+	    sizeof(m));
+	ok(strcmp(m, "nope") == 0, "openai error body");
+	stream_error_message("Bad Gateway\n", 12, m, sizeof(m));
+	ok(strcmp(m, "Bad Gateway") == 0, "plain error body");
+}
+
+static void
+test_numbers(void)
+{
+	size_t z;
+	long l;
+	const char *why;
+
+	ok(lr_parse_size("64M", &z, &why) == 0 && z == 64UL << 20, "size 64M");
+	ok(lr_parse_size("10KiB", &z, &why) == 0 && z == 10240, "size 10KiB");
+	ok(lr_parse_size("12", &z, &why) == 0 && z == 12, "size 12");
+	ok(lr_parse_size("-1", &z, &why) != 0, "size -1 refused");
+	ok(lr_parse_size("1X", &z, &why) != 0, "size 1X refused");
+	ok(lr_parse_size("99999999999999999999G", &z, &why) != 0,
+	    "size overflow refused");
+	ok(lr_parse_ms("1.5", &l, &why) == 0 && l == 1500, "duration 1.5");
+	ok(lr_parse_ms("250ms", &l, &why) == 0 && l == 250, "duration 250ms");
+	ok(lr_parse_ms("2m", &l, &why) == 0 && l == 120000, "duration 2m");
+	ok(lr_parse_ms("x", &l, &why) != 0 && lr_parse_ms("1h", &l, &why) != 0,
+	    "bad durations refused");
+	ok(lr_parse_long("2000", 0, 10, &l, &why) != 0, "long out of range");
+	ok(lr_parse_long("12a", 0, 100, &l, &why) != 0 &&
+	    lr_parse_long("", 0, 100, &l, &why) != 0, "long not a number");
+}
+
+static int
+parse(const char *s, struct chat *c, struct lr_err *e)
+{
+	return chat_parse(s, strlen(s), 0, c, e);
+}
+
+static void
+test_chat(void)
+{
+	struct chat c;
+	struct lr_err e;
+	struct buf b = BUF_INIT;
+
+	ok(parse("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi\"}],\"options\":{}}", &c, &e) == 0 &&
+	    c.shape == CHAT_OLLAMA && chat_count(&c) == 1, "ollama shape");
+	chat_free(&c);
+	ok(parse("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"text\",\"text\":\"a\"},{\"type\":\"image_url\",\"image_url\":"
+	    "{\"url\":\"data:image/png;base64,QQ==\"}},{\"type\":\"text\","
+	    "\"text\":\"b\"}]}]}", &c, &e) == 0 && c.shape == CHAT_OPENAI,
+	    "openai shape by content parts");
+	chat_text(&c, 0, &b);
+	ok(strcmp(buf_str(&b), "a\nb") == 0, "text parts joined");
+	{
+		jv r = request_build(&c, "m", API_OLLAMA);
+		jv m = jv_array_get(jv_object_get(r, jv_string("messages")), 0);
+		jv im = jv_object_get(jv_copy(m), jv_string("images"));
+		jv ct = jv_object_get(m, jv_string("content"));
+
+		ok(jv_get_kind(ct) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(ct), "a\nb") == 0 &&
+		    jv_get_kind(im) == JV_KIND_ARRAY &&
+		    jv_array_length(jv_copy(im)) == 1,
+		    "openai parts become ollama content and images");
+		jv_free(im);
+		jv_free(ct);
+	}
+	chat_free(&c);
+	buf_reset(&b);
+	ok(parse("{\"model\":\"m\",\"temperature\":0.2,\"messages\":[]}", &c,
+	    &e) == 0 && c.shape == CHAT_OPENAI, "openai shape by key");
+	{
+		jv r = request_build(&c, "m", API_OLLAMA);
+		jv t = jv_object_get(jv_object_get(jv_copy(r),
+		    jv_string("options")), jv_string("temperature"));
+
+		ok(jv_get_kind(t) == JV_KIND_NUMBER &&
+		    jv_number_value(t) == 0.2 && !jv_object_has(r,
+		    jv_string("temperature")), "temperature moves to options");
+		jv_free(t);
+	}
+	chat_free(&c);
+	ok(parse("[{\"role\":\"user\",\"content\":\"x\"}]", &c, &e) == 0 &&
+	    c.shape == CHAT_ARRAY, "bare array");
+	chat_free(&c);
+	ok(parse("  just text", &c, &e) == 0 && c.shape == CHAT_TEXT,
+	    "plain text");
+	chat_free(&c);
+	ok(parse("\xef\xbb\xbf[]", &c, &e) == 0 && c.shape == CHAT_ARRAY,
+	    "byte order mark skipped");
+	chat_free(&c);
+	ok(parse(" \n\t ", &c, &e) == LR_INPUT, "blank input refused");
+	chat_free(&c);
+	ok(parse("{\"messages\":{}}", &c, &e) == LR_INPUT &&
+	    strstr(e.msg, "\"messages\": expected an array") != NULL,
+	    "messages not an array");
+	chat_free(&c);
+	ok(parse("{\"messages\":[{\"content\":\"x\"}]}", &c, &e) == LR_INPUT &&
+	    strstr(e.msg, "messages[0]: no \"role\"") != NULL, "role missing");
+	chat_free(&c);
+	ok(parse("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"text\",\"text\":1}]}]}", &c, &e) == LR_INPUT &&
+	    strstr(e.msg, "content[0].text") != NULL, "text part not a string");
+	chat_free(&c);
+	ok(parse("{\"model\":1,\"messages\":[]}", &c, &e) == LR_INPUT,
+	    "model not a string");
+	chat_free(&c);
+	ok(parse("{\"stream\":\"yes\",\"messages\":[]}", &c, &e) == LR_INPUT,
+	    "stream not a boolean");
+	chat_free(&c);
+	ok(parse("\"str\"", &c, &e) == 0 && c.shape == CHAT_TEXT,
+	    "a JSON string is plain text (first byte neither { nor [)");
+	chat_free(&c);
+	ok(parse("{\"a\":\"\\u00\"}", &c, &e) == LR_INPUT &&
+	    strchr(e.msg, '\n') == NULL, "bad escape: one line");
+	chat_free(&c);
+	buf_free(&b);
+}
+
+static void
+test_estimate(void)
+{
+	static const char code[] = "int main(void) { return 0; }\n";
+
+	ok(est_text_tokens("", 0, EST_QWEN) == 0, "empty text: 0 tokens");
+	ok(est_text_tokens(code, strlen(code), EST_CHARS4) ==
+	    (strlen(code) + 3) / 4, "chars4 is characters / 4");
+	ok(est_message_tokens("user", "", 0, EST_QWEN) > 0,
+	    "a message has template overhead");
+	ok(strategy_pick(1999, 2000, 6000) == STRAT_DIRECT &&
+	    strategy_pick(2000, 2000, 6000) == STRAT_SUMMARIZE &&
+	    strategy_pick(6000, 2000, 6000) == STRAT_MAPREDUCE,
+	    "thresholds: below A_MAX, below B_MAX, else");
+	ok(est_method_parse("qwen") == EST_QWEN &&
+	    est_method_parse("chars4") == EST_CHARS4 &&
+	    est_method_parse("bogus") == -1, "method names");
+}
+
+int
+main(void)
+{
+	test_stream();
+	test_error_message();
+	test_numbers();
+	test_chat();
+	test_estimate();
+	printf("1..%d\n", ntest);
+	return nfail != 0;
+}
