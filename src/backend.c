@@ -249,8 +249,11 @@ finish(struct chat_xfer *x, CURLcode res)
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_SEND_ERROR:
-		return lr_seterr(&x->err, LR_UNREACHABLE, "%s: %s", p->what,
-		    why);
+		return lr_seterr(&x->err, LR_UNREACHABLE, "%s: %s (is the "
+		    "server running? point %s at it with --url or LLM_%s_URL%s)",
+		    p->what, why, x->role->name, x->role->name,
+		    strcmp(x->role->name, "GPU0") == 0 ? " or OLLAMA_HOST" :
+		    "");
 	case CURLE_OPERATION_TIMEDOUT:
 		return lr_seterr(&x->err, LR_TIMEOUT, "%s: connect timeout "
 		    "after %s", p->what, secs((double)x->role->connect_ms, t,

@@ -56,13 +56,16 @@ enum {
 
 #define CLI_BACKEND_HELP \
 "      --gpu0, --gpu1      the backend role to use\n" \
-"      --url URL           the backend's base URL (comma-separated: failover)\n" \
+"      --url URL           the role's base URL; several, comma-separated,\n" \
+"                          are tried in order\n" \
 "      --model NAME        the model to ask for\n" \
 "      --api KIND          the backend's API: ollama or openai\n" \
-"      --connect-timeout T     give up connecting after T (default 5s)\n" \
-"      --first-byte-timeout T  give up when no reply starts within T\n" \
-"      --idle-timeout T        give up when the reply stalls for T\n" \
-"      --timeout T             give up when the reply is not done in T\n"
+"      --connect-timeout T\n" \
+"                          give up connecting after T (default 5s)\n" \
+"      --first-byte-timeout T\n" \
+"                          give up when no reply starts within T\n" \
+"      --idle-timeout T    give up when the reply stalls for T\n" \
+"      --timeout T         give up when the reply is not done within T\n"
 
 struct cli {
 	int verbose, quiet, log_json, force_text;

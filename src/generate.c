@@ -26,6 +26,7 @@ struct gen {
 	struct buf pend;	/* content that may be a <think> tag */
 	enum think_state ts;
 	int in_field_thinking;	/* --show-thinking printed "<think>" */
+	char last;		/* the last byte written, or 0 */
 };
 
 static int
@@ -33,6 +34,7 @@ put(struct gen *g, const char *p, size_t n)
 {
 	if (n == 0)
 		return 0;
+	g->last = p[n - 1];
 	if (g->o->no_stream) {
 		buf_add(&g->hold, p, n);
 		return 0;
@@ -324,6 +326,9 @@ generate(const struct chat *c, const struct role *r,
 			st = put(&g, g.pend.p, g.pend.len);
 		if (st == 0 && g.in_field_thinking)
 			st = puts_(&g, THINK_CLOSE "\n");
+		/* Text ends with a newline, as a line of a filter does. */
+		if (st == 0 && g.last != '\0' && g.last != '\n')
+			st = put(&g, "\n", 1);
 	}
 	if (st == 0)
 		log_stats(&x);

@@ -1,0 +1,611 @@
+/*
+ * estimate.c - token estimation for chat text.
+ *
+ * The "qwen" method walks the bytes once and cuts them the way the
+ * pre-tokenizer of the Qwen2/Qwen3 byte-level BPE does (its split
+ * regex: letters with one optional leading space or symbol, single
+ * digits, runs of symbols with trailing newlines, runs of whitespace
+ * whose last space joins the next word), then guesses the BPE pieces
+ * of each chunk from its shape instead of a vocabulary: a word costs
+ * one token, plus a fraction for each letter past a length that is
+ * longer after a space than elsewhere, and each camelCase or ALLCAPS
+ * hump is a word of its own; a digit is a token; a run of symbols
+ * costs about one token per two characters, except long rules such
+ * as "-----" or "=====" which are nearly one; a whitespace chunk,
+ * however long its indentation, is one; letters of other scripts cost
+ * a per-script rate (Cyrillic, Arabic, Hebrew about 0.25, CJK about
+ * 0.65, Greek and Indic near 1, rare scripts 2).  A message adds the
+ * chat template "<|im_start|>ROLE\n...<|im_end|>\n": 4 tokens and the
+ * role.  The rates were fitted on the conversations in the project's
+ * corpus against the Qwen3 tokenizer (see bench/ESTIMATE.md).
+ *
+ * The "chars4" method is the design note's: ceil(characters / 4) of
+ * the content, characters being UTF-8 code points; it adds nothing
+ * for the template.
+ *
+ * Costs are summed in thousandths of a token, in integers: no floating
+ * point, no locale, no state outside the call.
+ */
+
+#include <stddef.h>
+#include <string.h>
+
+#include "estimate.h"
+
+#define MT	1000	/* milli-tokens per token */
+
+/* Tunable rates, in milli-tokens; est-harness can override them. */
+struct est_params {
+	int	sp_free;	/* letters of a word after a space at base cost */
+	int	sp_rate;	/* each letter past sp_free */
+	int	no_free;	/* the same for words after nothing */
+	int	no_rate;
+	int	sym_free;	/* the same for words after a symbol ("_foo") */
+	int	sym_rate;
+	int	cap_sym;	/* a capital after a symbol ("(Foo", "_CTF") */
+	int	up_free;	/* the same for an ALLCAPS hump */
+	int	up_rate;
+	int	rare;		/* a hump of 3+ letters with few vowels */
+	int	latin_extra;	/* accented Latin letter within a word */
+	int	esc;		/* "\n" + word inside escaped strings */
+	int	pu_rate;	/* symbol run: pu_rate * n + pu_base, >= 1 */
+	int	pu_base;
+	int	pu_space;	/* symbol run after a space */
+	int	rule_rate;	/* each char of a long "-----" style rule */
+	int	caret_rate;	/* each char of a long "^^^^" or "||||" run */
+	int	ws_base;	/* a whitespace chunk */
+	int	foreign_base;	/* a run of letters of another script */
+	int	tmpl;		/* template tokens besides the role */
+};
+
+static const struct est_params est_defaults = {
+	.sp_free = 9,
+	.sp_rate = 250,
+	.no_free = 5,
+	.no_rate = 222,
+	.up_free = 2,
+	.up_rate = 333,
+	.sym_free = 5,
+	.sym_rate = 222,
+	.cap_sym = 500,
+	.rare = 500,
+	.latin_extra = 500,
+	.esc = 1000,
+	.pu_rate = 500,
+	.pu_base = -200,
+	.pu_space = 300,
+	.rule_rate = 16,
+	.caret_rate = 250,
+	.ws_base = 1000,
+	.foreign_base = 1000,
+	.tmpl = 4,
+};
+
+/* Character classes, as the pre-tokenizer sees them. */
+enum cc {
+	C_LET,		/* \p{L} */
+	C_DIG,		/* ASCII digit (a token each) */
+	C_NL,		/* \r or \n */
+	C_SP,		/* other whitespace */
+	C_SYM		/* anything else: punctuation, symbols, bad bytes */
+};
+
+/*
+ * Decode the character at s[i] (i < len).  Returns its length in bytes
+ * (at least 1) and stores the code point; a byte that does not start a
+ * well-formed sequence stands alone as U+FFFD.
+ */
+static size_t
+utf8_next(const unsigned char *s, size_t len, size_t i, unsigned long *cp)
+{
+	unsigned long c = s[i], min;
+	size_t n, k;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		c &= 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		c &= 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		c &= 0x07;
+		min = 0x10000;
+	} else {
+		*cp = 0xfffd;
+		return 1;
+	}
+	if (len - i < n) {
+		*cp = 0xfffd;
+		return 1;
+	}
+	for (k = 1; k < n; k++) {
+		if ((s[i + k] & 0xc0) != 0x80) {
+			*cp = 0xfffd;
+			return 1;
+		}
+		c = (c << 6) | (s[i + k] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+		*cp = 0xfffd;
+		return 1;
+	}
+	*cp = c;
+	return n;
+}
+
+static enum cc
+classify(unsigned long c)
+{
+	if (c < 0x80) {
+		if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+			return C_LET;
+		if (c >= '0' && c <= '9')
+			return C_DIG;
+		if (c == '\n' || c == '\r')
+			return C_NL;
+		if (c == ' ' || c == '\t' || c == '\v' || c == '\f')
+			return C_SP;
+		return C_SYM;
+	}
+	if (c == 0x85 || c == 0xa0 || c == 0x1680 ||
+	    (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+	    c == 0x202f || c == 0x205f || c == 0x3000)
+		return C_SP;
+	if (c < 0xc0 || c == 0xd7 || c == 0xf7 ||
+	    (c >= 0x300 && c <= 0x36f) ||		/* combining marks */
+	    (c >= 0x2000 && c <= 0x2bff) ||		/* punctuation, symbols */
+	    (c >= 0x3000 && c <= 0x303f) ||		/* CJK punctuation */
+	    (c >= 0xfe00 && c <= 0xfe0f) ||		/* variation selectors */
+	    (c >= 0xff01 && c <= 0xff0f) || c == 0xfffd ||
+	    (c >= 0x1f000 && c <= 0x1faff))		/* emoji */
+		return C_SYM;
+	return C_LET;
+}
+
+/*
+ * Cost of one letter of a script other than Latin: the per-letter rate
+ * of the BPE on ordinary text of that script.  Returns 0 for Latin
+ * letters, which are handled as part of ASCII words.
+ */
+static int
+foreign_rate(unsigned long c)
+{
+	if (c < 0x250 || (c >= 0x1e00 && c <= 0x1eff))
+		return 0;			/* Latin */
+	if (c < 0x370)
+		return 1000;			/* IPA, modifiers */
+	if (c < 0x400)
+		return 800;			/* Greek */
+	if (c < 0x530)
+		return 250;			/* Cyrillic */
+	if (c < 0x900)
+		return 250;			/* Armenian, Hebrew, Arabic */
+	if (c < 0xe00)
+		return 900;			/* Indic */
+	if (c < 0xf00)
+		return 400;			/* Thai, Lao */
+	if (c < 0x3040)
+		return 2000;			/* rarer scripts */
+	if (c < 0x3100)
+		return 600;			/* kana */
+	if (c < 0x3400)
+		return 1000;
+	if (c < 0x4e00)
+		return 2000;			/* CJK extension A */
+	if (c < 0xa000)
+		return 650;			/* CJK ideographs */
+	if (c >= 0xac00 && c < 0xd7b0)
+		return 500;			/* Hangul */
+	if (c < 0x10000)
+		return 1500;
+	return 2000;
+}
+
+/* Cost of one non-ASCII symbol inside a run of symbols. */
+static int
+symbol_rate(unsigned long c)
+{
+	if (c >= 0x10000)
+		return 1500;			/* emoji and the like */
+	return 1000;
+}
+
+/*
+ * Cost of one hump of a word: n letters of which nvow are vowels and
+ * ncaps capitals (a hump has its capitals first), the first of its word
+ * or not, after a space, after another prefix or neither.  Vowel-less humps ("pwn", "HTB", hashes)
+ * are rarely in the vocabulary whole.
+ */
+static long
+hump_cost(const struct est_params *p, size_t n, size_t nvow, size_t ncaps,
+    int first, unsigned long pre)
+{
+	long free_, rate, c = 0;
+
+	if (n == 0)
+		return 0;
+	if (n >= 3 && nvow * 4 < n)
+		c += p->rare;
+	if (first && pre != 0 && pre != ' ' && ncaps > 0)
+		c += p->cap_sym;
+	if (ncaps > 1 && ncaps == n) {
+		free_ = p->up_free;
+		rate = p->up_rate;
+	} else if (first && pre == ' ') {
+		free_ = p->sp_free;
+		rate = p->sp_rate;
+	} else if (first && pre != 0) {
+		free_ = p->sym_free;
+		rate = p->sym_rate;
+	} else {
+		free_ = p->no_free;
+		rate = p->no_rate;
+	}
+	c += MT;
+	if ((long)n > free_)
+		c += ((long)n - free_) * rate;
+	return c;
+}
+
+static int
+is_rule_char(unsigned long c)
+{
+	return c == '-' || c == '=' || c == '*' || c == '#' || c == '_' ||
+	    c == '/' || c == '.' || c == '~' || c == '+';
+}
+
+/*
+ * The length of the special token at s[i] ("<think>", "</tool_call>",
+ * "<|im_end|>" ...), which the tokenizer counts as one, or 0.
+ */
+static size_t
+special(const unsigned char *s, size_t len, size_t i)
+{
+	static const char *const tags[] = {
+		"<tool_call>", "</tool_call>", "<tool_response>",
+		"</tool_response>", "<think>", "</think>"
+	};
+	size_t k, n;
+
+	if (s[i] != '<' || len - i < 4)
+		return 0;
+	if (s[i + 1] == '|') {
+		for (k = i + 2; k < len && k - i < 24; k++) {
+			if (s[k] == '|')
+				return k + 1 < len && s[k + 1] == '>' &&
+				    k > i + 2 ? k + 2 - i : 0;
+			if (!((s[k] >= 'a' && s[k] <= 'z') || s[k] == '_'))
+				return 0;
+		}
+		return 0;
+	}
+	for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++) {
+		n = strlen(tags[k]);
+		if (len - i >= n && memcmp(s + i, tags[k], n) == 0)
+			return n;
+	}
+	return 0;
+}
+
+/* Is s[i] the start of one of the contractions 's 't 're 've 'm 'll 'd? */
+static size_t
+contraction(const unsigned char *s, size_t len, size_t i)
+{
+	int a, b;
+
+	if (s[i] != '\'' || len - i < 2)
+		return 0;
+	a = s[i + 1] | 0x20;
+	b = len - i >= 3 ? s[i + 2] | 0x20 : 0;
+	if (a == 's' || a == 't' || a == 'm' || a == 'd')
+		return 2;
+	if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') ||
+	    (a == 'l' && b == 'l'))
+		return 3;
+	return 0;
+}
+
+static int
+is_alpha(unsigned char c)
+{
+	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+/*
+ * A word: letters from s[i], after a prefix character pre (0 for none).
+ * Humps: "fooBar" is foo|Bar, "HTTPServer" is HTTP|Server.  Adds its
+ * cost to *cost and returns the index past it.
+ */
+static size_t
+word(const struct est_params *p, const unsigned char *s, size_t len,
+    size_t i, unsigned long pre, int after_bs, long *cost)
+{
+	unsigned long c;
+	size_t n, seg = 0, ncaps = 0, nvow = 0;
+	int first = 1, prev_low = 0, in_foreign = 0, r, up, vow, last_vow = 0;
+
+	/* "\\nfoo" in an escaped string: "\\n" (or "n") is a token apart */
+	if ((pre == '\\' || after_bs) && len - i >= 3 &&
+	    (s[i] == 'n' || s[i] == 't' || s[i] == 'r') &&
+	    is_alpha(s[i + 1]) && is_alpha(s[i + 2])) {
+		*cost += p->esc;
+		i++;
+		pre = 0;
+	}
+	while (i < len) {
+		n = utf8_next(s, len, i, &c);
+		if (classify(c) != C_LET)
+			break;
+		if (c >= 0x80 && (r = foreign_rate(c)) != 0) {
+			*cost += hump_cost(p, seg, nvow, ncaps, first, pre);
+			if (seg > 0)
+				first = 0;
+			seg = ncaps = nvow = 0;
+			if (!in_foreign)
+				*cost += p->foreign_base;
+			*cost += r;
+			in_foreign = 1;
+			prev_low = 0;
+			i += n;
+			continue;
+		}
+		in_foreign = 0;
+		if (c >= 0x80)
+			*cost += p->latin_extra;
+		up = c >= 'A' && c <= 'Z';
+		vow = c < 0x80 && strchr("aeiouyAEIOUY", (int)c) != NULL;
+		if (up && prev_low) {
+			/* "fooBar": foo, then Bar */
+			*cost += hump_cost(p, seg, nvow, ncaps, first, pre);
+			first = 0;
+			seg = ncaps = nvow = 0;
+		} else if (!up && ncaps >= 2 && ncaps == seg) {
+			/* "HTTPServer": HTTP, then Server */
+			*cost += hump_cost(p, seg - 1, nvow - last_vow,
+			    seg - 1, first, pre);
+			first = 0;
+			seg = ncaps = 1;
+			nvow = last_vow;
+		}
+		seg++;
+		ncaps += up;
+		nvow += vow;
+		last_vow = vow;
+		prev_low = !up;
+		i += n;
+	}
+	*cost += hump_cost(p, seg, nvow, ncaps, first, pre);
+	return i;
+}
+
+/*
+ * A run of symbols from s[i] (after a space when sp), with the newlines
+ * that follow it.  Adds its cost and returns the index past it.
+ */
+static size_t
+symbols(const struct est_params *p, const unsigned char *s, size_t len,
+    size_t i, int sp, long *cost)
+{
+	unsigned long c, c0 = 0;
+	size_t n, nascii = 0;
+	long other = 0, a;
+	int same = 1;
+
+	while (i < len) {
+		n = utf8_next(s, len, i, &c);
+		if (classify(c) != C_SYM ||
+		    (c == '<' && special(s, len, i) != 0))
+			break;
+		if (c < 0x80) {
+			if (nascii == 0)
+				c0 = c;
+			else if (c != c0)
+				same = 0;
+			nascii++;
+		} else
+			other += symbol_rate(c);
+		i += n;
+	}
+	while (i < len && (s[i] == '\n' || s[i] == '\r'))
+		i++;
+	if (nascii == 0)
+		a = 0;
+	else if (same && nascii >= 4 && other == 0 && is_rule_char(c0))
+		a = MT + (long)nascii * p->rule_rate;
+	else if (same && nascii >= 4 && other == 0 &&
+	    (c0 == '^' || c0 == '|'))
+		a = (long)nascii * p->caret_rate;
+	else {
+		a = (long)nascii * p->pu_rate + p->pu_base +
+		    (sp ? p->pu_space : 0);
+		if (a < MT)
+			a = MT;
+	}
+	*cost += a + other;
+	return i;
+}
+
+/* The class of the character at s[i], or C_NL past the end. */
+static enum cc
+class_at(const unsigned char *s, size_t len, size_t i)
+{
+	unsigned long c;
+
+	if (i >= len)
+		return C_NL;
+	(void)utf8_next(s, len, i, &c);
+	return classify(c);
+}
+
+static long
+qwen_cost(const struct est_params *p, const unsigned char *s, size_t len)
+{
+	unsigned long c;
+	size_t i = 0, j, n, m, lastnl;
+	long cost = 0;
+	int after_bs = 0;
+	enum cc k;
+
+	while (i < len) {
+		n = utf8_next(s, len, i, &c);
+		k = classify(c);
+		if (c == '<' && (m = special(s, len, i)) != 0) {
+			cost += MT;
+			i += m;
+			after_bs = 0;
+			continue;
+		}
+		if (c == '\'' && (m = contraction(s, len, i)) != 0) {
+			cost += MT;
+			i += m;
+			after_bs = 0;
+			continue;
+		}
+		if (k == C_LET) {
+			i = word(p, s, len, i, 0, after_bs, &cost);
+			after_bs = 0;
+			continue;
+		}
+		if ((k == C_SYM || k == C_SP) && class_at(s, len, i + n) ==
+		    C_LET) {
+			i = word(p, s, len, i + n, c, after_bs, &cost);
+			after_bs = 0;
+			continue;
+		}
+		if (k == C_DIG) {
+			cost += MT;
+			i++;
+			after_bs = 0;
+			continue;
+		}
+		if (k == C_SYM || (c == ' ' &&
+		    class_at(s, len, i + 1) == C_SYM &&
+		    special(s, len, i + 1) == 0)) {
+			j = symbols(p, s, len, k == C_SYM ? i : i + 1,
+			    k != C_SYM, &cost);
+			/* did the run end in a backslash? */
+			m = j;
+			while (m > i && (s[m - 1] == '\n' || s[m - 1] == '\r'))
+				m--;
+			after_bs = m == j && s[m - 1] == '\\';
+			i = j;
+			continue;
+		}
+		/* whitespace: the run from i to j */
+		after_bs = 0;
+		lastnl = 0;
+		for (j = i; j < len; j += m) {
+			m = utf8_next(s, len, j, &c);
+			k = classify(c);
+			if (k == C_NL)
+				lastnl = j + 1;
+			else if (k != C_SP)
+				break;
+		}
+		cost += p->ws_base;
+		if (lastnl != 0)
+			i = lastnl;		/* \s*[\r\n]+ */
+		else if (j < len && j - i > n) {
+			/* \s+(?!\S): the last space goes with what follows */
+			while (j > i) {
+				j--;
+				if ((s[j] & 0xc0) != 0x80)
+					break;
+			}
+			i = j;
+		} else
+			i = j;
+	}
+	return cost;
+}
+
+static size_t
+chars4(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		if ((u[i] & 0xc0) != 0x80)
+			n++;
+	return (n + 3) / 4;
+}
+
+static size_t
+round_cost(long cost)
+{
+	if (cost <= 0)
+		return 0;
+	return (size_t)((cost + MT / 2) / MT);
+}
+
+static size_t
+text_tokens(const struct est_params *p, const char *s, size_t len,
+    enum est_method m)
+{
+	if (s == NULL || len == 0)
+		return 0;
+	if (m == EST_CHARS4)
+		return chars4(s, len);
+	return round_cost(qwen_cost(p, (const unsigned char *)s, len));
+}
+
+static size_t
+message_tokens(const struct est_params *p, const char *role,
+    const char *content, size_t content_len, enum est_method m)
+{
+	size_t n, r;
+
+	n = text_tokens(p, content, content_len, m);
+	if (m == EST_CHARS4)
+		return n;
+	if (role == NULL || *role == '\0')
+		r = 0;
+	else
+		r = text_tokens(p, role, strlen(role), m);
+	if (r == 0)
+		r = 1;
+	/* a leading newline of the content joins the "\n" after the role */
+	if (n > 0 && content_len > 0 &&
+	    (content[0] == '\n' || content[0] == '\r'))
+		n--;
+	return (size_t)p->tmpl + r + n;
+}
+
+int
+est_method_parse(const char *name)
+{
+	if (name == NULL)
+		return -1;
+	if (strcmp(name, "qwen") == 0)
+		return EST_QWEN;
+	if (strcmp(name, "chars4") == 0)
+		return EST_CHARS4;
+	return -1;
+}
+
+const char *
+est_method_name(enum est_method m)
+{
+	return m == EST_CHARS4 ? "chars4" : "qwen";
+}
+
+size_t
+est_text_tokens(const char *s, size_t len, enum est_method m)
+{
+	return text_tokens(&est_defaults, s, len, m);
+}
+
+size_t
+est_message_tokens(const char *role, const char *content,
+    size_t content_len, enum est_method m)
+{
+	return message_tokens(&est_defaults, role, content, content_len, m);
+}
