@@ -91,7 +91,7 @@ main(int argc, char *argv[])
 	    config_set(&cfg, "b_max", b_max, "--b-max", &e) != 0))
 		lr_usage_error("%s", e.msg);
 	if (config_check(&cfg, &e) != 0)
-		lr_usage_error("%s", e.msg);
+		lr_die_err(&e);
 	cli_read_chat(&o, &in, &c);
 	if (tokens_only)
 		printf("%zu\n", measure_tokens(&c, method));

@@ -47,6 +47,7 @@ struct est_params {
 	int	up_rate;
 	int	rare;		/* a hump of 3+ letters with few vowels */
 	int	latin_extra;	/* accented Latin letter within a word */
+	int	latin_words;	/* words of a text with 1% accented letters */
 	int	esc;		/* "\n" + word inside escaped strings */
 	int	pu_rate;	/* symbol run: pu_rate * n + pu_base, >= 1 */
 	int	pu_base;
@@ -59,23 +60,24 @@ struct est_params {
 };
 
 static const struct est_params est_defaults = {
-	.sp_free = 9,
+	.sp_free = 10,
 	.sp_rate = 250,
-	.no_free = 5,
-	.no_rate = 222,
-	.up_free = 2,
-	.up_rate = 333,
+	.no_free = 9,
+	.no_rate = 300,
 	.sym_free = 5,
-	.sym_rate = 222,
-	.cap_sym = 500,
+	.sym_rate = 250,
+	.cap_sym = 400,
+	.up_free = 5,
+	.up_rate = 275,
 	.rare = 500,
 	.latin_extra = 500,
-	.esc = 1000,
-	.pu_rate = 500,
-	.pu_base = -200,
-	.pu_space = 300,
-	.rule_rate = 16,
-	.caret_rate = 250,
+	.latin_words = 1300,
+	.esc = 750,
+	.pu_rate = 470,
+	.pu_base = -125,
+	.pu_space = 375,
+	.rule_rate = 67,
+	.caret_rate = 440,
 	.ws_base = 1000,
 	.foreign_base = 1000,
 	.tmpl = 4,
@@ -89,6 +91,27 @@ enum cc {
 	C_SP,		/* other whitespace */
 	C_SYM		/* anything else: punctuation, symbols, bad bytes */
 };
+
+#define L	C_LET
+#define D	C_DIG
+#define N	C_NL
+#define S	C_SP
+#define Y	C_SYM
+static const unsigned char ascii_class[128] = {
+	Y, Y, Y, Y, Y, Y, Y, Y, Y, S, N, S, S, N, Y, Y,
+	Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y,
+	S, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y,
+	D, D, D, D, D, D, D, D, D, D, Y, Y, Y, Y, Y, Y,
+	Y, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L,
+	L, L, L, L, L, L, L, L, L, L, L, Y, Y, Y, Y, Y,
+	Y, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L,
+	L, L, L, L, L, L, L, L, L, L, L, Y, Y, Y, Y, Y,
+};
+#undef L
+#undef D
+#undef N
+#undef S
+#undef Y
 
 /*
  * Decode the character at s[i] (i < len).  Returns its length in bytes
@@ -169,6 +192,23 @@ classify(unsigned long c)
 	return C_LET;
 }
 
+/* The character at s[i] (i < len): its code point, class and length. */
+static inline size_t
+char_at(const unsigned char *s, size_t len, size_t i, unsigned long *cp,
+    enum cc *k)
+{
+	size_t n;
+
+	if (s[i] < 0x80) {
+		*cp = s[i];
+		*k = (enum cc)ascii_class[s[i]];
+		return 1;
+	}
+	n = utf8_next(s, len, i, cp);
+	*k = classify(*cp);
+	return n;
+}
+
 /*
  * Cost of one letter of a script other than Latin: the per-letter rate
  * of the BPE on ordinary text of that script.  Returns 0 for Latin
@@ -184,7 +224,7 @@ foreign_rate(unsigned long c)
 	if (c < 0x400)
 		return 800;			/* Greek */
 	if (c < 0x530)
-		return 250;			/* Cyrillic */
+		return 200;			/* Cyrillic */
 	if (c < 0x900)
 		return 250;			/* Armenian, Hebrew, Arabic */
 	if (c < 0xe00)
@@ -312,22 +352,40 @@ contraction(const unsigned char *s, size_t len, size_t i)
 	return 0;
 }
 
+/* Is the ASCII letter c one of a, e, i, o, u, y? */
+static inline int
+is_vowel(unsigned long c)
+{
+	return (int)(0x1104111UL >> (((c | 0x20) - 'a') & 31) & 1);
+}
+
 static int
 is_alpha(unsigned char c)
 {
 	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
 }
 
+/* What the words of a text cost, apart: see latin_words. */
+struct words {
+	long	cost;		/* Latin-script words */
+	size_t	letters;	/* their letters */
+	size_t	accented;	/* of which accented */
+};
+
 /*
  * A word: letters from s[i], after a prefix character pre (0 for none).
- * Humps: "fooBar" is foo|Bar, "HTTPServer" is HTTP|Server.  Adds its
- * cost to *cost and returns the index past it.
+ * Humps: "fooBar" is foo|Bar, "HTTPServer" is HTTP|Server.  Adds the
+ * cost of its Latin letters to w, of others to *other, and returns the
+ * index past it.
  */
 static size_t
 word(const struct est_params *p, const unsigned char *s, size_t len,
-    size_t i, unsigned long pre, int after_bs, long *cost)
+    size_t i, unsigned long pre, int after_bs, struct words *w, long *other)
 {
+	long *cost = &w->cost;
+
 	unsigned long c;
+	enum cc k;
 	size_t n, seg = 0, ncaps = 0, nvow = 0;
 	int first = 1, prev_low = 0, in_foreign = 0, r, up, vow, last_vow = 0;
 
@@ -340,8 +398,20 @@ word(const struct est_params *p, const unsigned char *s, size_t len,
 		pre = 0;
 	}
 	while (i < len) {
-		n = utf8_next(s, len, i, &c);
-		if (classify(c) != C_LET)
+		if (s[i] >= 'a' && s[i] <= 'z' && !(ncaps >= 2 && ncaps == seg)) {
+			/* the common case, a run of small ASCII letters */
+			for (n = i; n < len && s[n] >= 'a' && s[n] <= 'z'; n++)
+				nvow += is_vowel(s[n]);
+			last_vow = is_vowel(s[n - 1]);
+			seg += n - i;
+			w->letters += n - i;
+			prev_low = 1;
+			in_foreign = 0;
+			i = n;
+			continue;
+		}
+		n = char_at(s, len, i, &c, &k);
+		if (k != C_LET)
 			break;
 		if (c >= 0x80 && (r = foreign_rate(c)) != 0) {
 			*cost += hump_cost(p, seg, nvow, ncaps, first, pre);
@@ -349,18 +419,21 @@ word(const struct est_params *p, const unsigned char *s, size_t len,
 				first = 0;
 			seg = ncaps = nvow = 0;
 			if (!in_foreign)
-				*cost += p->foreign_base;
-			*cost += r;
+				*other += p->foreign_base;
+			*other += r;
 			in_foreign = 1;
 			prev_low = 0;
 			i += n;
 			continue;
 		}
 		in_foreign = 0;
-		if (c >= 0x80)
+		w->letters++;
+		if (c >= 0x80) {
+			w->accented++;
 			*cost += p->latin_extra;
+		}
 		up = c >= 'A' && c <= 'Z';
-		vow = c < 0x80 && strchr("aeiouyAEIOUY", (int)c) != NULL;
+		vow = c < 0x80 && is_vowel(c);
 		if (up && prev_low) {
 			/* "fooBar": foo, then Bar */
 			*cost += hump_cost(p, seg, nvow, ncaps, first, pre);
@@ -394,13 +467,14 @@ symbols(const struct est_params *p, const unsigned char *s, size_t len,
     size_t i, int sp, long *cost)
 {
 	unsigned long c, c0 = 0;
+	enum cc k;
 	size_t n, nascii = 0;
 	long other = 0, a;
 	int same = 1;
 
 	while (i < len) {
-		n = utf8_next(s, len, i, &c);
-		if (classify(c) != C_SYM ||
+		n = char_at(s, len, i, &c, &k);
+		if (k != C_SYM ||
 		    (c == '<' && special(s, len, i) != 0))
 			break;
 		if (c < 0x80) {
@@ -437,11 +511,12 @@ static enum cc
 class_at(const unsigned char *s, size_t len, size_t i)
 {
 	unsigned long c;
+	enum cc k;
 
 	if (i >= len)
 		return C_NL;
-	(void)utf8_next(s, len, i, &c);
-	return classify(c);
+	(void)char_at(s, len, i, &c, &k);
+	return k;
 }
 
 static long
@@ -449,13 +524,13 @@ qwen_cost(const struct est_params *p, const unsigned char *s, size_t len)
 {
 	unsigned long c;
 	size_t i = 0, j, n, m, lastnl;
+	struct words w = { 0, 0, 0 };
 	long cost = 0;
 	int after_bs = 0;
 	enum cc k;
 
 	while (i < len) {
-		n = utf8_next(s, len, i, &c);
-		k = classify(c);
+		n = char_at(s, len, i, &c, &k);
 		if (c == '<' && (m = special(s, len, i)) != 0) {
 			cost += MT;
 			i += m;
@@ -469,13 +544,13 @@ qwen_cost(const struct est_params *p, const unsigned char *s, size_t len)
 			continue;
 		}
 		if (k == C_LET) {
-			i = word(p, s, len, i, 0, after_bs, &cost);
+			i = word(p, s, len, i, 0, after_bs, &w, &cost);
 			after_bs = 0;
 			continue;
 		}
 		if ((k == C_SYM || k == C_SP) && class_at(s, len, i + n) ==
 		    C_LET) {
-			i = word(p, s, len, i + n, c, after_bs, &cost);
+			i = word(p, s, len, i + n, c, after_bs, &w, &cost);
 			after_bs = 0;
 			continue;
 		}
@@ -502,8 +577,7 @@ qwen_cost(const struct est_params *p, const unsigned char *s, size_t len)
 		after_bs = 0;
 		lastnl = 0;
 		for (j = i; j < len; j += m) {
-			m = utf8_next(s, len, j, &c);
-			k = classify(c);
+			m = char_at(s, len, j, &c, &k);
 			if (k == C_NL)
 				lastnl = j + 1;
 			else if (k != C_SP)
@@ -523,7 +597,15 @@ qwen_cost(const struct est_params *p, const unsigned char *s, size_t len)
 		} else
 			i = j;
 	}
-	return cost;
+	/*
+	 * Prose in other Latin-script languages (Portuguese, French,
+	 * German ...) splits into more pieces than English; accents give
+	 * it away.
+	 */
+	if (w.accented * 100 >= w.letters && w.letters > 0)
+		w.cost = w.cost / MT * p->latin_words +
+		    w.cost % MT * p->latin_words / MT;
+	return cost + w.cost;
 }
 
 static size_t
