@@ -69,10 +69,10 @@ sanitize:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    LLM_ROUTE_UNIT=build-san/unit-tests tests/run bin-san
 
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite --track-fds=no
 valgrind: all
-	LLM_ROUTE_WRAP='valgrind -q --error-exitcode=99 --leak-check=full \
-	    --errors-for-leak-kinds=definite --track-fds=no' \
-	    LLM_ROUTE_UNIT=$(O)/unit-tests tests/run $(B)
+	LLM_ROUTE_WRAP='$(VALGRIND)' LLM_ROUTE_UNIT=$(O)/unit-tests tests/run $(B)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

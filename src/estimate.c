@@ -1,29 +1,33 @@
 /*
  * estimate.c - token estimation for chat text.
  *
- * The "qwen" method walks the bytes once and cuts them the way the
- * pre-tokenizer of the Qwen2/Qwen3 byte-level BPE does (its split
- * regex: letters with one optional leading space or symbol, single
- * digits, runs of symbols with trailing newlines, runs of whitespace
- * whose last space joins the next word), then guesses the BPE pieces
- * of each chunk from its shape instead of a vocabulary: a word costs
- * one token, plus a fraction for each letter past a length that is
- * longer after a space than elsewhere, and each camelCase or ALLCAPS
- * hump is a word of its own; a digit is a token; a run of symbols
- * costs about one token per two characters, except long rules such
- * as "-----" or "=====" which are nearly one; a whitespace chunk,
- * however long its indentation, is one; letters of other scripts cost
- * a per-script rate (Cyrillic, Arabic, Hebrew about 0.25, CJK about
- * 0.65, Greek and Indic near 1, rare scripts 2).  A message adds the
- * chat template "<|im_start|>ROLE\n...<|im_end|>\n": 4 tokens and the
- * role.  The rates were fitted on the conversations in the project's
- * corpus against the Qwen3 tokenizer (see bench/ESTIMATE.md).
+ * The "qwen" method reads the bytes once and cuts them as the
+ * pre-tokenizer of the Qwen2/Qwen3 byte-level BPE does: a word with at
+ * most one leading space or symbol, each digit alone, a run of symbols
+ * with the newlines after it, a run of whitespace whose last space goes
+ * with the next word.  It then guesses the BPE pieces of each chunk
+ * from its shape, not from a vocabulary.  A word is one token plus a
+ * quarter token or so per letter past 10 letters after a space, past
+ * 9 at the start of a line and past 5 after a symbol ("_foo", "/bar");
+ * each camelCase or ALLCAPS hump counts as a word, one with few
+ * vowels ("pwn", "HTB", hashes) half a token more.  A digit is a token.
+ * A run of symbols is about one token per two characters, but a long
+ * rule ("-----", "=====") is nearly one.  A whitespace chunk is one
+ * token however deep the indentation.  "<think>", "<tool_call>" and
+ * the like are one.  Letters of other scripts cost a rate per letter
+ * (Cyrillic, Arabic, Hebrew 0.2-0.25, kana and CJK 0.6-0.65, Greek and
+ * Indic 0.8-0.9, rare scripts 2), and words of a text with accented
+ * Latin letters 30% more (Portuguese, French or German prose splits
+ * more than English).  A message adds its chat template,
+ * "<|im_start|>ROLE\n...<|im_end|>\n": 4 tokens and the role.  The
+ * rates were fitted on the corpus against the Qwen3 tokenizer; see
+ * bench/ESTIMATE.md.
  *
  * The "chars4" method is the design note's: ceil(characters / 4) of
- * the content, characters being UTF-8 code points; it adds nothing
- * for the template.
+ * each message's content, characters being UTF-8 code points, and
+ * nothing for the template.
  *
- * Costs are summed in thousandths of a token, in integers: no floating
+ * Costs add up in thousandths of a token, in integers: no floating
  * point, no locale, no state outside the call.
  */
 
@@ -33,6 +37,8 @@
 #include "estimate.h"
 
 #define MT	1000	/* milli-tokens per token */
+
+typedef long long cost_t;	/* milli-tokens */
 
 /* Tunable rates, in milli-tokens; est-harness can override them. */
 struct est_params {
@@ -263,11 +269,11 @@ symbol_rate(unsigned long c)
  * or not, after a space, after another prefix or neither.  Vowel-less humps ("pwn", "HTB", hashes)
  * are rarely in the vocabulary whole.
  */
-static long
+static cost_t
 hump_cost(const struct est_params *p, size_t n, size_t nvow, size_t ncaps,
     int first, unsigned long pre)
 {
-	long free_, rate, c = 0;
+	cost_t free_, rate, c = 0;
 
 	if (n == 0)
 		return 0;
@@ -289,8 +295,8 @@ hump_cost(const struct est_params *p, size_t n, size_t nvow, size_t ncaps,
 		rate = p->no_rate;
 	}
 	c += MT;
-	if ((long)n > free_)
-		c += ((long)n - free_) * rate;
+	if ((cost_t)n > free_)
+		c += ((cost_t)n - free_) * rate;
 	return c;
 }
 
@@ -367,7 +373,7 @@ is_alpha(unsigned char c)
 
 /* What the words of a text cost, apart: see latin_words. */
 struct words {
-	long	cost;		/* Latin-script words */
+	cost_t	cost;		/* Latin-script words */
 	size_t	letters;	/* their letters */
 	size_t	accented;	/* of which accented */
 };
@@ -380,9 +386,9 @@ struct words {
  */
 static size_t
 word(const struct est_params *p, const unsigned char *s, size_t len,
-    size_t i, unsigned long pre, int after_bs, struct words *w, long *other)
+    size_t i, unsigned long pre, int after_bs, struct words *w, cost_t *other)
 {
-	long *cost = &w->cost;
+	cost_t *cost = &w->cost;
 
 	unsigned long c;
 	enum cc k;
@@ -464,12 +470,12 @@ word(const struct est_params *p, const unsigned char *s, size_t len,
  */
 static size_t
 symbols(const struct est_params *p, const unsigned char *s, size_t len,
-    size_t i, int sp, long *cost)
+    size_t i, int sp, cost_t *cost)
 {
 	unsigned long c, c0 = 0;
 	enum cc k;
 	size_t n, nascii = 0;
-	long other = 0, a;
+	cost_t other = 0, a;
 	int same = 1;
 
 	while (i < len) {
@@ -492,12 +498,12 @@ symbols(const struct est_params *p, const unsigned char *s, size_t len,
 	if (nascii == 0)
 		a = 0;
 	else if (same && nascii >= 4 && other == 0 && is_rule_char(c0))
-		a = MT + (long)nascii * p->rule_rate;
+		a = MT + (cost_t)nascii * p->rule_rate;
 	else if (same && nascii >= 4 && other == 0 &&
 	    (c0 == '^' || c0 == '|'))
-		a = (long)nascii * p->caret_rate;
+		a = (cost_t)nascii * p->caret_rate;
 	else {
-		a = (long)nascii * p->pu_rate + p->pu_base +
+		a = (cost_t)nascii * p->pu_rate + p->pu_base +
 		    (sp ? p->pu_space : 0);
 		if (a < MT)
 			a = MT;
@@ -519,13 +525,13 @@ class_at(const unsigned char *s, size_t len, size_t i)
 	return k;
 }
 
-static long
+static cost_t
 qwen_cost(const struct est_params *p, const unsigned char *s, size_t len)
 {
 	unsigned long c;
 	size_t i = 0, j, n, m, lastnl;
 	struct words w = { 0, 0, 0 };
-	long cost = 0;
+	cost_t cost = 0;
 	int after_bs = 0;
 	enum cc k;
 
@@ -565,11 +571,7 @@ qwen_cost(const struct est_params *p, const unsigned char *s, size_t len)
 		    special(s, len, i + 1) == 0)) {
 			j = symbols(p, s, len, k == C_SYM ? i : i + 1,
 			    k != C_SYM, &cost);
-			/* did the run end in a backslash? */
-			m = j;
-			while (m > i && (s[m - 1] == '\n' || s[m - 1] == '\r'))
-				m--;
-			after_bs = m == j && s[m - 1] == '\\';
+			after_bs = s[j - 1] == '\\';
 			i = j;
 			continue;
 		}
@@ -621,7 +623,7 @@ chars4(const char *s, size_t len)
 }
 
 static size_t
-round_cost(long cost)
+round_cost(cost_t cost)
 {
 	if (cost <= 0)
 		return 0;

@@ -25,7 +25,8 @@ size_t est_text_tokens(const char *s, size_t len, enum est_method m);
 /*
  * Tokens of one rendered chat message,
  * "<|im_start|>ROLE\nCONTENT<|im_end|>\n": the template overhead and the
- * role plus est_text_tokens() of the content.
+ * role plus est_text_tokens() of the content.  EST_CHARS4 counts the
+ * content alone, ceil(code points / 4), as the design note did.
  */
 size_t est_message_tokens(const char *role, const char *content,
     size_t content_len, enum est_method m);

@@ -338,10 +338,11 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 @test "SIGTERM and SIGINT cancel the upstream request (143, 130)" {
 	fake_control GPU0 '{"stall_after": 1, "stall_seconds": 10}'
 	for sig in TERM INT; do
+		n=$(jq -s 'map(select(.event == "start")) | length' "$GPU0_LOG")
 		chat | llm-generate >/dev/null 2>"$BATS_TEST_TMPDIR/err" &
 		pid=$!
-		for ((i = 0; i < 50; i++)); do
-			[[ $(jq -s 'map(select(.event == "start")) | length' "$GPU0_LOG") -gt 0 ]] && break
+		for ((i = 0; i < 200; i++)); do
+			[[ $(jq -s 'map(select(.event == "start")) | length' "$GPU0_LOG") -gt $n ]] && break
 			sleep 0.05
 		done
 		sleep 0.2

@@ -1,0 +1,43 @@
+# bash completion for llm-generate(1)                      -*- shell-script -*-
+# Installed as share/bash-completion/completions/llm-generate.
+
+_llm_generate()
+{
+	local cur prev opts pre=
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=
+	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+	# --opt=value: split by COMP_WORDBREAKS into "--opt" "=" "value".
+	if [[ $cur == = ]]; then
+		cur=
+	elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+		prev=${COMP_WORDS[COMP_CWORD - 2]}
+	elif [[ $cur == --*=* ]]; then	# '=' not in COMP_WORDBREAKS
+		prev=${cur%%=*}
+		pre=$prev=
+		cur=${cur#*=}
+	fi
+
+	case $prev in
+	--api)
+		COMPREPLY=($(compgen -P "$pre" -W 'ollama openai' -- "$cur"))
+		return
+		;;
+	--url | --model | --max-input | --connect-timeout | \
+	    --first-byte-timeout | --idle-timeout | --timeout)
+		COMPREPLY=()
+		return
+		;;
+	esac
+
+	opts='-h --help -V --version -v --verbose -q --quiet --log-json
+	    --max-input --text --gpu0 --gpu1 --url --model --api
+	    --connect-timeout --first-byte-timeout --idle-timeout --timeout
+	    --json --no-stream --show-thinking'
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+	else
+		COMPREPLY=()	# the chat is read from stdin: no arguments
+	fi
+}
+complete -F _llm_generate llm-generate

@@ -1,0 +1,250 @@
+#!/usr/bin/env bats
+# docs.bats - the man pages and the shell completions agree with --help.
+#
+# For each program, the options that --help lists are the options that the
+# man page describes and that the bash, zsh and fish completions offer.
+# The man pages lint clean and have the sections SPEC section 7 and
+# STYLE.md ask for.  Run by tests/run, or alone:
+#     PATH=$PWD/bin:$PATH bats tests/docs.bats
+
+bats_require_minimum_version 1.5.0
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+
+# Each *_opts function prints a program's options, short and long, one a
+# line, sorted.
+
+# The option lines of --help ("  -n, --tokens  ...", "      --gpu0, --gpu1").
+help_opts() {
+	"$1" --help | grep -E '^ +-' |
+	    grep -oE -- '(^|[ ,])-{1,2}[A-Za-z0-9][A-Za-z0-9-]*' |
+	    tr -d ' ,' | sort -u
+}
+
+# The options the man page describes: the Fl arguments of its .It lines.
+man_opts() {
+	grep -E '^\.It .*Fl ' "$TOP/man/$1.1" |
+	    awk '{ for (i = 1; i < NF; i++) if ($i == "Fl") print "-" $(i + 1) }' |
+	    sort -u
+}
+
+# Every long option the man page mentions anywhere (Fl -x, Fl -x | -y).
+man_long_mentions() {
+	grep -oE -- '(Fl|\|) -[A-Za-z0-9][A-Za-z0-9-]*' "$TOP/man/$1.1" |
+	    sed 's/^.* /-/' | sort -u
+}
+
+# bash_complete PROG WORD...: what the bash completion of PROG offers for
+# the last WORD of the command line "PROG WORD...".
+bash_complete() {
+	bash -c '
+		source "$1" || exit 1
+		shift
+		fn=$(complete -p "$1" | sed -n "s/.*-F \([^ ]*\) .*/\1/p")
+		[ -n "$fn" ] || { echo "no complete -F for $1" >&2; exit 1; }
+		COMP_WORDS=("$@")
+		COMP_CWORD=$(($# - 1))
+		COMP_LINE="$*"
+		COMP_POINT=${#COMP_LINE}
+		"$fn" "$1" "${COMP_WORDS[COMP_CWORD]}" \
+		    "${COMP_WORDS[COMP_CWORD - 1]}" || exit 1
+		printf "%s\n" "${COMPREPLY[@]}"
+	' _ "$TOP/completions/$1.bash" "$@"
+}
+
+bash_opts() {
+	bash_complete "$1" - | sort -u
+}
+
+# zsh: the option names of the _arguments specs, without descriptions
+# ([...]) and argument specs (:...).
+zsh_opts() {
+	grep -E "^[[:space:]]+'" "$TOP/completions/_$1" |
+	    sed -E 's/\[[^]]*\]//g; s/:.*//' |
+	    grep -oE -- "(^|[ '{,(])-{1,2}[A-Za-z0-9][A-Za-z0-9-]*" |
+	    sed -E "s/^[ '{,(]//" | sort -u
+}
+
+# fish: -s X and -l NAME of the "complete -c PROG" lines.
+fish_opts() {
+	grep -E "^complete -c $1 " "$TOP/completions/$1.fish" |
+	    grep -oE -- ' -[sl] [A-Za-z0-9][A-Za-z0-9-]*' |
+	    sed -E 's/^ -s /-/; s/^ -l /--/' | sort -u
+}
+
+# same_opts PROG KIND: KIND_opts PROG lists what help_opts PROG lists.
+same_opts() {
+	local want="$BATS_TEST_TMPDIR/help" got="$BATS_TEST_TMPDIR/$2"
+	help_opts "$1" >"$want"
+	[ -s "$want" ] || fail "$1 --help lists no options"
+	"$2_opts" "$1" >"$got"
+	run diff -u --label "$1 --help" --label "$1 $2" "$want" "$got"
+	assert_success
+}
+
+# Man page options equal --help's; every long option it mentions exists.
+man_matches_help() {
+	same_opts "$1" man
+	help_opts "$1" | grep -- '^--' >"$BATS_TEST_TMPDIR/long"
+	man_long_mentions "$1" >"$BATS_TEST_TMPDIR/mentions"
+	run comm -13 "$BATS_TEST_TMPDIR/long" "$BATS_TEST_TMPDIR/mentions"
+	assert_output ''
+}
+
+man_lint() {
+	run mandoc -Tlint -W warning "$TOP/man/$1.1"
+	assert_success
+	assert_output ''
+}
+
+man_sections() {
+	local page="$TOP/man/$1.1" s st
+	for s in NAME SYNOPSIS DESCRIPTION ENVIRONMENT FILES 'EXIT STATUS' \
+	    EXAMPLES 'SEE ALSO'; do
+		grep -qx "\.Sh $s" "$page" || fail "$1.1: no section $s"
+	done
+	# The statuses listed in EXIT STATUS: the numbers on its .It lines.
+	run awk '/^\.Sh EXIT STATUS/ { f = 1; next } /^\.Sh / { f = 0 }
+	    f && /^\.It / { for (i = 2; i <= NF; i++)
+		if ($i ~ /^[0-9]+$/) print $i }' "$page"
+	for st in 0 1 2 3 4 5 6 7 130 143; do
+		assert_line "$st"
+	done
+}
+
+version_is() {
+	local v
+	v=$(sed -n 's/^VERSION *= *//p' "$TOP/Makefile")
+	run --separate-stderr "$1" --version
+	assert_success
+	assert_output "$1 $v"
+	[ -z "$stderr" ]
+}
+
+bash_loads() {
+	run --separate-stderr bash -c 'source "$1" && complete -p "$2"' _ \
+	    "$TOP/completions/$1.bash" "$1"
+	assert_success
+	[ -z "$stderr" ] || fail "stderr: $stderr"
+	assert_output --partial "complete -F "
+	# "--" offers exactly the long options of --help.
+	help_opts "$1" | grep -- '^--' >"$BATS_TEST_TMPDIR/long"
+	bash_complete "$1" -- | sort -u >"$BATS_TEST_TMPDIR/offered"
+	run diff -u --label "$1 --help" --label "$1 bash --" \
+	    "$BATS_TEST_TMPDIR/long" "$BATS_TEST_TMPDIR/offered"
+	assert_success
+}
+
+zsh_file_ok() {
+	local f="$TOP/completions/_$1"
+	run head -n 1 "$f"
+	assert_output "#compdef $1"
+	grep -q '^_arguments ' "$f" || fail "_$1: no _arguments"
+	if command -v zsh >/dev/null; then
+		run zsh -n "$f"
+		assert_success
+	fi
+}
+
+fish_file_ok() {
+	local f="$TOP/completions/$1.fish"
+	# Every completion line is for this program.
+	run grep -E '^complete ' "$f"
+	assert_success
+	run grep -Ev "^(#|\$|complete -c $1 )" "$f"
+	assert_output ''
+	if command -v fish >/dev/null; then
+		run fish --no-execute "$f"
+		assert_success
+	fi
+}
+
+@test "llm-estimate: man page options = --help options" {
+	man_matches_help llm-estimate
+}
+
+@test "llm-generate: man page options = --help options" {
+	man_matches_help llm-generate
+}
+
+@test "llm-estimate: bash completion options = --help options" {
+	same_opts llm-estimate bash
+}
+
+@test "llm-generate: bash completion options = --help options" {
+	same_opts llm-generate bash
+}
+
+@test "llm-estimate: zsh completion options = --help options" {
+	same_opts llm-estimate zsh
+}
+
+@test "llm-generate: zsh completion options = --help options" {
+	same_opts llm-generate zsh
+}
+
+@test "llm-estimate: fish completion options = --help options" {
+	same_opts llm-estimate fish
+}
+
+@test "llm-generate: fish completion options = --help options" {
+	same_opts llm-generate fish
+}
+
+@test "llm-estimate.1: mandoc -Tlint -W warning is clean" {
+	man_lint llm-estimate
+}
+
+@test "llm-generate.1: mandoc -Tlint -W warning is clean" {
+	man_lint llm-generate
+}
+
+@test "llm-estimate.1: the sections, and every exit status" {
+	man_sections llm-estimate
+}
+
+@test "llm-generate.1: the sections, and every exit status" {
+	man_sections llm-generate
+}
+
+@test "llm-estimate --version prints name and version" {
+	version_is llm-estimate
+}
+
+@test "llm-generate --version prints name and version" {
+	version_is llm-generate
+}
+
+@test "llm-estimate: bash completion loads and offers the long options" {
+	bash_loads llm-estimate
+}
+
+@test "llm-generate: bash completion loads and offers the long options" {
+	bash_loads llm-generate
+}
+
+@test "bash completion of option values: --method, --api" {
+	run bash_complete llm-estimate --method ''
+	assert_output $'qwen\nchars4'
+	run bash_complete llm-estimate --method = c
+	assert_output chars4
+	run bash_complete llm-generate --api o
+	assert_output $'ollama\nopenai'
+	run bash_complete llm-generate --url ''
+	assert_output ''
+	# No file names: the chat is read from stdin.
+	run bash_complete llm-generate ''
+	assert_output ''
+}
+
+@test "zsh completion files: #compdef and _arguments" {
+	zsh_file_ok llm-estimate
+	zsh_file_ok llm-generate
+}
+
+@test "fish completion files: only complete -c lines for their program" {
+	fish_file_ok llm-estimate
+	fish_file_ok llm-generate
+}
