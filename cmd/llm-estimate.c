@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "log.h"
 #include "measure.h"
 #include "request.h"
 
@@ -20,6 +21,16 @@ static const struct option longopts[] = {
 	{ "b-max", required_argument, NULL, OPT_B_MAX },
 	{ NULL, 0, NULL, 0 }
 };
+
+static double
+num(jv obj, const char *key)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0;
+
+	jv_free(v);
+	return d;
+}
 
 static void
 usage(void)
@@ -47,11 +58,12 @@ main(int argc, char *argv[])
 	const char *a_max = NULL, *b_max = NULL;
 	int ch, tokens_only = 0, compact = 0, per_message = 0, m;
 	enum est_method method = EST_QWEN;
+	double t0;
 	jv report;
 
 	lr_setprog(argv[0]);
 	cli_init(&o, GPU0);
-	while ((ch = getopt_long(argc, argv, "hVvqnc", longopts,
+	while ((ch = getopt_long(argc, argv, ":hVvqnc", longopts,
 	    NULL)) != -1) {
 		if (cli_option(&o, ch, optarg, usage))
 			continue;
@@ -78,7 +90,7 @@ main(int argc, char *argv[])
 			b_max = optarg;
 			break;
 		default:
-			cli_bad_usage();
+			cli_bad_option(ch, argv, longopts);
 		}
 	}
 	if (optind < argc)
@@ -92,21 +104,28 @@ main(int argc, char *argv[])
 		lr_usage_error("%s", e.msg);
 	if (config_check(&cfg, &e) != 0)
 		lr_die_err(&e);
+	t0 = lr_now_ms();
 	cli_read_chat(&o, &in, &c);
-	if (tokens_only)
-		printf("%zu\n", measure_tokens(&c, method));
-	else {
-		struct buf out = BUF_INIT;
-		jv s;
-
-		report = measure_report(&c, method, cfg.a_max, cfg.b_max,
-		    in.len, per_message);
-		s = jv_dump_string(report, compact ? 0 :
+	report = measure_report(&c, method, cfg.a_max, cfg.b_max, in.len,
+	    per_message);
+	log_event(LOG_INFO, "estimate", "shape", 's', chat_shape_name(c.shape),
+	    "messages", 'i', (long)chat_count(&c),
+	    "bytes_in", 'i', (long)in.len,
+	    "tokens", 'i', (long)num(report, "tokens"),
+	    "method", 's', est_method_name(method),
+	    "strategy", 's', strategy_name(strategy_pick((size_t)num(report,
+	    "tokens"), cfg.a_max, cfg.b_max)),
+	    "ms", 'f', lr_now_ms() - t0, (const char *)NULL);
+	if (tokens_only) {
+		printf("%.0f\n", num(report, "tokens"));
+		jv_free(report);
+	} else {
+		jv s = jv_dump_string(report, compact ? 0 :
 		    JV_PRINT_PRETTY | JV_PRINT_INDENT_FLAGS(2));
+
 		fputs(jv_string_value(s), stdout);
 		putchar('\n');
 		jv_free(s);
-		buf_free(&out);
 	}
 	chat_free(&c);
 	buf_free(&in);

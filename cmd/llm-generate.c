@@ -45,7 +45,7 @@ main(int argc, char *argv[])
 
 	lr_setprog(argv[0]);
 	cli_init(&o, GPU0);
-	while ((ch = getopt_long(argc, argv, "hVvq", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":hVvq", longopts, NULL)) != -1) {
 		if (cli_option(&o, ch, optarg, usage))
 			continue;
 		switch (ch) {
@@ -59,7 +59,7 @@ main(int argc, char *argv[])
 			g.show_thinking = 1;
 			break;
 		default:
-			cli_bad_usage();
+			cli_bad_option(ch, argv, longopts);
 		}
 	}
 	if (optind < argc)

@@ -19,13 +19,27 @@ cli_init(struct cli *o, int role)
 	memset(o, 0, sizeof(*o));
 	o->max_input = CHAT_MAX_INPUT;
 	o->role = role;
+	opterr = 0;	/* cli_bad_option() says it, with the program name */
 }
 
 _Noreturn void
-cli_bad_usage(void)
+cli_bad_option(int ch, char *const argv[], const struct option *longopts)
 {
-	fprintf(stderr, "Try '%s --help' for more information.\n", lr_prog());
-	exit(LR_USAGE);
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	const char *eq = strchr(arg, '=');
+	const struct option *lo;
+
+	if (strncmp(arg, "--", 2) == 0 && eq != NULL)
+		for (lo = longopts; lo->name != NULL; lo++)
+			if (strlen(lo->name) == (size_t)(eq - arg - 2) &&
+			    strncmp(lo->name, arg + 2, (size_t)(eq - arg - 2)) == 0)
+				lr_usage_error("option '--%s' takes no value",
+				    lo->name);
+	if (ch == ':')
+		lr_usage_error("option '%s' needs a value", arg);
+	if (optopt != 0 && optopt < 256 && strncmp(arg, "--", 2) != 0)
+		lr_usage_error("unknown option '-%c'", optopt);
+	lr_usage_error("unknown option '%s'", arg);
 }
 
 static void

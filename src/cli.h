@@ -87,8 +87,12 @@ void cli_init(struct cli *o, int role);
 int cli_option(struct cli *o, int ch, const char *arg,
     void (*usage)(void));
 
-/* A usage error for an unknown option or a stray argument. */
-_Noreturn void cli_bad_usage(void);
+/*
+ * The usage error for what getopt_long returned as ch ('?' or ':';
+ * optstrings start with ':'), naming the option as typed.
+ */
+_Noreturn void cli_bad_option(int ch, char *const argv[],
+    const struct option *longopts);
 
 /*
  * Set up after parsing: logging, the config (defaults, file,

@@ -168,7 +168,7 @@ load_file(const char *path, int must_exist, struct config *c,
     struct lr_err *e)
 {
 	FILE *fp;
-	char *line = NULL, *key, *val, *eq, origin[300];
+	char *line = NULL, *key, *val, *eq, *q, origin[300];
 	size_t cap = 0;
 	ssize_t len;
 	long lineno = 0;
@@ -200,11 +200,21 @@ load_file(const char *path, int must_exist, struct config *c,
 		*eq = '\0';
 		key = trim(key);
 		val = trim(eq + 1);
-		/* A value may be quoted to keep spaces or a '#'. */
-		if (strlen(val) >= 2 && val[0] == '"' &&
-		    val[strlen(val) - 1] == '"') {
-			val[strlen(val) - 1] = '\0';
+		/*
+		 * A value may be quoted to keep a " #"; unquoted, " #" starts
+		 * a comment.
+		 */
+		if (val[0] == '"' && (q = strchr(val + 1, '"')) != NULL &&
+		    (*trim(q + 1) == '\0' || *trim(q + 1) == '#')) {
+			*q = '\0';
 			val++;
+		} else {
+			for (q = val; (q = strchr(q, '#')) != NULL; q++)
+				if (q > val && (q[-1] == ' ' || q[-1] == '\t')) {
+					*q = '\0';
+					val = trim(val);
+					break;
+				}
 		}
 		if ((i = lookup(key)) < 0) {
 			r = lr_seterr(e, LR_USAGE, "%s: unknown key '%s'",

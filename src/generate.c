@@ -205,13 +205,17 @@ static int
 on_delta_json(void *ctx, const char *c, size_t cn, const char *t, size_t tn)
 {
 	struct gen *g = ctx;
-	jv o;
+	jv o, m;
 
-	(void)t;
-	(void)tn;
-	if (g->api == API_OLLAMA || cn == 0)
+	if (g->api == API_OLLAMA || g->o->no_stream)
 		return 0;
-	o = ollama_chunk(g, jv_string_sized(c, (int)cn), 0);
+	o = ollama_chunk(g, jv_string_sized(c != NULL ? c : "", (int)cn), 0);
+	if (tn > 0) {
+		m = jv_object_get(jv_copy(o), jv_string("message"));
+		m = jv_object_set(m, jv_string("thinking"),
+		    jv_string_sized(t, (int)tn));
+		o = jv_object_set(o, jv_string("message"), m);
+	}
 	return put_json(g, o);
 }
 

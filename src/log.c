@@ -98,6 +98,8 @@ log_event(enum log_level level, const char *event, ...)
 			break;
 		case 'f':
 			d = va_arg(ap, double);
+			if (d < 0)
+				continue;
 			buf_printf(&b, as_json ? ",\"%s\":%.1f" : " %s=%.1f",
 			    k, d);
 			break;

@@ -4,14 +4,9 @@
 # For each program, the options that --help lists are the options that the
 # man page describes and that the bash, zsh and fish completions offer.
 # The man pages lint clean and have the sections SPEC section 7 and
-# STYLE.md ask for.  Run by tests/run, or alone:
-#     PATH=$PWD/bin:$PATH bats tests/docs.bats
+# STYLE.md ask for.  Run by tests/run, or alone: bats tests/docs.bats
 
-bats_require_minimum_version 1.5.0
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
-
-TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+load lib/common
 
 # Each *_opts function prints a program's options, short and long, one a
 # line, sorted.

@@ -175,3 +175,33 @@ load lib/common
 	assert_equal "$status" 1
 	[[ $stderr == "llm-estimate: writing output: No space left on device" ]]
 }
+
+@test "-v logs the estimate; --log-json the same as JSON" {
+	run --separate-stderr llm-estimate -v -n <"$CORPUS/swe-agent__warmup.json"
+	assert_success
+	[[ $stderr =~ ^[0-9:.]+\ llm-estimate:\ estimate\ shape=ollama\ messages=15\ bytes_in=[0-9]+\ tokens=$output\ method=qwen\ strategy=summarize\ ms= ]] || fail "$stderr"
+	run --separate-stderr llm-estimate --log-json -n <"$CORPUS/swe-agent__warmup.json"
+	assert_equal "$(jq -c '[.event, .tokens, .strategy]' <<<"$stderr")" "[\"estimate\",$output,\"summarize\"]"
+}
+
+@test "config file: comments, quoted values, an error names file and line" {
+	cfg=$BATS_TEST_TMPDIR/config
+	printf '# thresholds\n\n  a_max = 100   # lower\nb_max="200"\n' >"$cfg"
+	assert_equal "$(LLM_ROUTE_CONFIG=$cfg llm-estimate -c </dev/null <<<hi | jq -c '[.thresholds[]]')" '[100,200]'
+	printf 'a_max = 100\nb_max 200\n' >"$cfg"
+	run --separate-stderr env LLM_ROUTE_CONFIG="$cfg" llm-estimate <<<hi
+	assert_fails 2 "^llm-estimate: $cfg:2: expected 'key = value'$"
+}
+
+@test "usage errors name the option as typed (status 2)" {
+	run --separate-stderr llm-estimate --bogus
+	assert_equal "$status" 2
+	assert_equal "$stderr" "llm-estimate: unknown option '--bogus'
+Try 'llm-estimate --help' for more information."
+	run --separate-stderr llm-estimate -x
+	assert_equal "${stderr_lines[0]}" "llm-estimate: unknown option '-x'"
+	run --separate-stderr llm-estimate --method
+	assert_equal "${stderr_lines[0]}" "llm-estimate: option '--method' needs a value"
+	run --separate-stderr llm-estimate --tokens=3
+	assert_equal "${stderr_lines[0]}" "llm-estimate: option '--tokens' takes no value"
+}
