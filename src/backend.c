@@ -237,7 +237,7 @@ finish(struct chat_xfer *x, CURLcode res)
 	const char *why;
 
 	x->ms_total = lr_now_ms() - p->t_start;
-	x->ms_first = p->t_first != 0 ? p->t_first - p->t_start : 0;
+	x->ms_first = p->t_first != 0 ? p->t_first - p->t_start : -1;
 	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &x->http_status);
 	if (p->abort_status != 0)
 		return p->abort_status;
@@ -320,7 +320,8 @@ log_done(struct chat_xfer *x)
 	    "role", 's', x->role->name,
 	    "url", 's', p->url,
 	    "status", 'i', (long)x->http_status,
-	    "result", 's', x->status == 0 ? "ok" : x->err.msg,
+	    "result", 's', x->status == 0 ? "ok" : "error",
+	    "exit", 'i', (long)x->status,
 	    "ms", 'f', x->ms_total,
 	    "first_byte_ms", 'f', x->ms_first,
 	    "bytes_out", 'i', (long)x->bytes_out,

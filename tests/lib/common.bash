@@ -6,8 +6,8 @@ load '/usr/lib/bats/bats-assert/load'
 
 TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOP=$(cd "$TESTS/.." && pwd)
-CORPUS=${LLM_ROUTE_CORPUS:-$TOP/../shared/corpus}
-[[ -d $CORPUS ]] || CORPUS=$TESTS/corpus
+# Real coding-agent conversations (see corpus/SOURCES.md for their licence).
+CORPUS=$TESTS/corpus
 source "$TESTS/lib/fake.bash"
 
 # When run alone (not by tests/run), use the programs in bin/.
