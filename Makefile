@@ -18,7 +18,7 @@ CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -DLR_VERSION='"$(VERSION)"' \
            $(WARN) $(WERROR) $(CFLAGS) $(SAN) \
            $(shell $(PKG_CONFIG) --cflags libcurl) -Isrc
-LDLIBS   = $(shell $(PKG_CONFIG) --libs libcurl) -ljq
+LDLIBS   = $(shell $(PKG_CONFIG) --libs libcurl) -ljq -lm
 ALL_LDFLAGS = $(LDFLAGS) $(SAN)
 
 # Builds go to build/ (objects) and bin/ (programs); the sanitizer
@@ -26,7 +26,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN)
 O ?= build
 B ?= bin
 
-PROGS = llm-estimate llm-generate
+PROGS = llm-estimate llm-generate llm-summarize
 LIB_SRCS = $(wildcard src/*.c)
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/src/%.o)
 BINS = $(PROGS:%=$(B)/%)

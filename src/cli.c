@@ -112,6 +112,9 @@ cli_option(struct cli *o, int ch, const char *arg, void (*usage)(void))
 	case OPT_TIMEOUT:
 		role_flag(o, "timeout", arg);
 		return 1;
+	case OPT_NUM_CTX:
+		role_flag(o, "num_ctx", arg);
+		return 1;
 	}
 	return 0;
 }

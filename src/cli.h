@@ -19,7 +19,7 @@
 enum {
 	OPT_LOG_JSON = 256, OPT_MAX_INPUT, OPT_TEXT, OPT_GPU0, OPT_GPU1,
 	OPT_URL, OPT_MODEL, OPT_API, OPT_CONNECT_TIMEOUT,
-	OPT_FIRST_BYTE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_TIMEOUT,
+	OPT_FIRST_BYTE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_TIMEOUT, OPT_NUM_CTX,
 	OPT_CMD_BASE = 300	/* a binary's own long-only options */
 };
 
@@ -42,7 +42,8 @@ enum {
 	{ "first-byte-timeout", required_argument, NULL, \
 	    OPT_FIRST_BYTE_TIMEOUT }, \
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT }, \
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT }
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
+	{ "num-ctx", required_argument, NULL, OPT_NUM_CTX }
 
 /* Help lines for the shared options, for each binary's --help. */
 #define CLI_COMMON_HELP \
@@ -65,7 +66,8 @@ enum {
 "      --first-byte-timeout T\n" \
 "                          give up when no reply starts within T\n" \
 "      --idle-timeout T    give up when the reply stalls for T\n" \
-"      --timeout T         give up when the reply is not done within T\n"
+"      --timeout T         give up when the reply is not done within T\n" \
+"      --num-ctx N         the context window to ask the server for\n"
 
 struct cli {
 	int verbose, quiet, log_json, force_text;

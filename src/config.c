@@ -27,6 +27,7 @@ static const struct setting settings[] = {
 	{ "gpu0_first_byte_timeout", NULL, T_MS, GPU0, "300" },
 	{ "gpu0_idle_timeout", NULL, T_MS, GPU0, "60" },
 	{ "gpu0_timeout", NULL, T_MS, GPU0, "0" },
+	{ "gpu0_num_ctx", NULL, T_TOKENS, GPU0, "0" },
 	{ "gpu1_url", "LLM_GPU1_URL", T_URL, GPU1, "http://127.0.0.1:11435" },
 	{ "gpu1_model", "LLM_GPU1_MODEL", T_STR, GPU1, "qwen3:1.7b" },
 	{ "gpu1_api", "LLM_GPU1_API", T_API, GPU1, "ollama" },
@@ -34,6 +35,7 @@ static const struct setting settings[] = {
 	{ "gpu1_first_byte_timeout", NULL, T_MS, GPU1, "120" },
 	{ "gpu1_idle_timeout", NULL, T_MS, GPU1, "60" },
 	{ "gpu1_timeout", NULL, T_MS, GPU1, "0" },
+	{ "gpu1_num_ctx", NULL, T_TOKENS, GPU1, "8192" },
 	{ "a_max", "LLM_ROUTE_A_MAX", T_TOKENS, -1, "2000" },
 	{ "b_max", "LLM_ROUTE_B_MAX", T_TOKENS, -1, "6000" },
 };
@@ -271,7 +273,9 @@ resolve(struct config *c, struct lr_err *e)
 			break;
 		case T_TOKENS:
 			(void)lr_parse_long(v, 0, 100000000L, &l, &why);
-			if (strcmp(s->key, "a_max") == 0)
+			if (r != NULL)
+				r->num_ctx = l;
+			else if (strcmp(s->key, "a_max") == 0)
 				c->a_max = l;
 			else
 				c->b_max = l;

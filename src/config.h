@@ -31,9 +31,10 @@ struct role {
 	enum api_kind api;
 	const char *api_key;		/* from the environment only */
 	long connect_ms, first_byte_ms, idle_ms, total_ms;	/* 0: none */
+	long num_ctx;			/* options.num_ctx to send; 0: none */
 };
 
-#define CONFIG_NSETTINGS 16	/* rows of the table in config.c */
+#define CONFIG_NSETTINGS 18	/* rows of the table in config.c */
 
 struct config {
 	struct role role[NROLES];

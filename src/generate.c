@@ -295,6 +295,7 @@ generate(const struct chat *c, const struct role *r,
 	struct chat_xfer x, *xs[1] = { &x };
 	struct gen g;
 	struct buf body = BUF_INIT;
+	jv req;
 	int st;
 
 	memset(&g, 0, sizeof(g));
@@ -303,7 +304,20 @@ generate(const struct chat *c, const struct role *r,
 	g.api = r->api;
 	g.err = &x.err;
 	g.model = request_model(c, r, o->model);
-	request_dump(request_build(c, g.model, r->api), &body);
+	req = request_build(c, g.model, r->api);
+	if (r->num_ctx > 0 && r->api == API_OLLAMA) {
+		/* One fixed num_ctx: a changing one makes Ollama reload. */
+		jv opts = jv_object_get(jv_copy(req), jv_string("options"));
+
+		if (jv_get_kind(opts) != JV_KIND_OBJECT) {
+			jv_free(opts);
+			opts = jv_object();
+		}
+		opts = jv_object_set(opts, jv_string("num_ctx"),
+		    jv_number((double)r->num_ctx));
+		req = jv_object_set(req, jv_string("options"), opts);
+	}
+	request_dump(req, &body);
 
 	memset(&x, 0, sizeof(x));
 	x.role = r;

@@ -1,0 +1,544 @@
+/*
+ * condense.c - strategy B: the middle of a chat condensed into one block.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "condense.h"
+#include "log.h"
+#include "measure.h"
+#include "request.h"
+
+#define BLOCK_HEAD	"--- Earlier conversation (messages %d-%d), " \
+			"condensed by llm-route ---\n"
+#define BLOCK_KEPT	"--- Kept verbatim from it, newest first ---\n"
+#define BLOCK_END	"--- End of the condensed conversation ---"
+
+static const char helper_system[] =
+    "You condense conversations between a user and a coding assistant. "
+    "Write a summary that lets the assistant continue the work without "
+    "the original messages. Keep the user's goals and requests, decisions "
+    "and their reasons, the names of files, functions, classes and "
+    "commands, the results of commands and tests, errors and how they "
+    "were resolved, and what remains to be done. Do not invent anything. "
+    "Write plain text, without a preamble, in at most %zu words.";
+
+void
+condense_opts_init(struct condense_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->keep_last = CONDENSE_KEEP_LAST;
+	o->target = CONDENSE_TARGET;
+	o->preserve = CONDENSE_PRESERVE;
+	o->on_failure = FAIL_EXTRACTIVE;
+	o->method = EST_QWEN;
+}
+
+int
+condense_on_failure_parse(const char *s)
+{
+	if (strcmp(s, "extractive") == 0)
+		return FAIL_EXTRACTIVE;
+	if (strcmp(s, "direct") == 0)
+		return FAIL_DIRECT;
+	if (strcmp(s, "fail") == 0)
+		return FAIL_FAIL;
+	return -1;
+}
+
+static int
+is_role(const struct chat *c, int i, const char *role)
+{
+	return strcmp(chat_role(c, i), role) == 0;
+}
+
+void
+condense_split(const struct chat *c, const struct condense_opts *o,
+    struct split *s)
+{
+	int i, last_user = -1;
+
+	s->n = chat_count(c);
+	s->sys_end = 0;
+	if (c->shape == CHAT_TEXT) {	/* all of a text is condensed */
+		s->tail = s->n;
+		return;
+	}
+	if (!o->summarize_system)
+		while (s->sys_end < s->n && is_role(c, s->sys_end, "system"))
+			s->sys_end++;
+	for (i = s->n - 1; i >= 0 && last_user < 0; i--)
+		if (is_role(c, i, "user"))
+			last_user = i;
+	s->tail = last_user >= 0 ? last_user : s->n;
+	if (s->tail > s->n - o->keep_last)
+		s->tail = s->n - o->keep_last;
+	if (s->tail < s->sys_end)
+		s->tail = s->sys_end;
+}
+
+/* Is message i condensed (in the middle and not a kept system one)? */
+static int
+condensed(const struct chat *c, int i, int summarize_system)
+{
+	return summarize_system || !is_role(c, i, "system");
+}
+
+void
+condense_transcript(const struct chat *c, int from, int to,
+    int summarize_system, struct buf *out)
+{
+	int i;
+
+	for (i = from; i < to; i++) {
+		jv m, tc;
+
+		if (!condensed(c, i, summarize_system))
+			continue;
+		buf_printf(out, "[%s]\n", chat_role(c, i));
+		m = jv_array_get(jv_copy(c->messages), i);
+		chat_msg_text(m, out);
+		tc = jv_object_get(m, jv_string("tool_calls"));
+		if (jv_get_kind(tc) == JV_KIND_ARRAY &&
+		    jv_array_length(jv_copy(tc)) > 0) {
+			buf_adds(out, "\n[tool calls] ");
+			request_dump(tc, out);
+		} else
+			jv_free(tc);
+		buf_adds(out, "\n\n");
+	}
+}
+
+void
+condense_request(const struct role *r, const char *model,
+    const char *transcript, size_t len, size_t target, struct buf *body)
+{
+	struct buf sys = BUF_INIT, user = BUF_INIT;
+	size_t words = target * 3 / 4, predict = target + target / 2;
+	jv msgs, req, opts;
+
+	buf_printf(&sys, helper_system, words);
+	buf_adds(&user, "<conversation>\n");
+	buf_add(&user, transcript, len);
+	buf_printf(&user, "</conversation>\n\nSummarize the conversation "
+	    "above in at most %zu words.", words);
+	msgs = jv_array_append(jv_array(), jv_object_set(jv_object_set(
+	    jv_object(), jv_string("role"), jv_string("system")),
+	    jv_string("content"), jv_string(buf_str(&sys))));
+	msgs = jv_array_append(msgs, jv_object_set(jv_object_set(jv_object(),
+	    jv_string("role"), jv_string("user")), jv_string("content"),
+	    jv_string_sized(user.p, (int)user.len)));
+	req = jv_object_set(jv_object(), jv_string("model"), jv_string(model));
+	req = jv_object_set(req, jv_string("messages"), msgs);
+	req = jv_object_set(req, jv_string("stream"), jv_true());
+	if (r->api == API_OLLAMA) {
+		/* Thinking off where the server supports it. */
+		req = jv_object_set(req, jv_string("think"), jv_false());
+		opts = jv_object_set(jv_object(), jv_string("temperature"),
+		    jv_number(0));
+		opts = jv_object_set(opts, jv_string("num_predict"),
+		    jv_number((double)predict));
+		if (r->num_ctx > 0)
+			opts = jv_object_set(opts, jv_string("num_ctx"),
+			    jv_number((double)r->num_ctx));
+		req = jv_object_set(req, jv_string("options"), opts);
+	} else {
+		req = jv_object_set(req, jv_string("temperature"),
+		    jv_number(0));
+		req = jv_object_set(req, jv_string("max_tokens"),
+		    jv_number((double)predict));
+	}
+	request_dump(req, body);
+	buf_free(&sys);
+	buf_free(&user);
+}
+
+int
+condense_clean(const char *answer, size_t len, size_t target,
+    enum est_method m, struct buf *out)
+{
+	struct buf b = BUF_INIT;
+	const char *p = answer, *end = answer + len, *open, *close;
+	size_t n;
+
+	/* Every <think>...</think> out; an unclosed one runs to the end. */
+	while (p < end) {
+		open = NULL;
+		for (close = p; close + 7 <= end; close++)
+			if (memcmp(close, "<think>", 7) == 0) {
+				open = close;
+				break;
+			}
+		if (open == NULL) {
+			buf_add(&b, p, (size_t)(end - p));
+			break;
+		}
+		buf_add(&b, p, (size_t)(open - p));
+		for (close = open + 7; close + 8 <= end; close++)
+			if (memcmp(close, "</think>", 8) == 0)
+				break;
+		if (close + 8 > end)
+			break;
+		p = close + 8;
+	}
+	p = b.p != NULL ? b.p : "";
+	n = b.len;
+	while (n > 0 && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+		p++, n--;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\n' ||
+	    p[n - 1] == '\r' || p[n - 1] == '\t'))
+		n--;
+	n = extract_trim(p, n, target, m);
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\n'))
+		n--;
+	buf_add(out, p, n);
+	buf_free(&b);
+	return n > 0 ? 0 : -1;
+}
+
+void
+condense_extract(const struct chat *c, int from, int to,
+    const struct condense_opts *o, struct items *it)
+{
+	struct buf t = BUF_INIT;
+	int i;
+
+	for (i = from; i < to; i++) {
+		if (!condensed(c, i, o->summarize_system))
+			continue;
+		buf_reset(&t);
+		chat_text(c, i, &t);
+		extract_message(it, t.p != NULL ? t.p : "", t.len, i,
+		    o->method);
+	}
+	buf_free(&t);
+}
+
+void
+condense_extractive(const struct chat *c, int from, int to,
+    const struct condense_opts *o, struct buf *out)
+{
+	struct xmsg *v;
+	struct buf *texts;
+	int i, n = 0;
+
+	v = xmalloc(sizeof(*v) * (size_t)(to - from + 1));
+	texts = xmalloc(sizeof(*texts) * (size_t)(to - from + 1));
+	for (i = from; i < to; i++) {
+		if (!condensed(c, i, o->summarize_system))
+			continue;
+		memset(&texts[n], 0, sizeof(texts[n]));
+		chat_text(c, i, &texts[n]);
+		v[n].role = chat_role(c, i);
+		v[n].text = texts[n].p != NULL ? texts[n].p : "";
+		v[n].len = texts[n].len;
+		n++;
+	}
+	extract_summary(v, n, o->target, o->method, out);
+	for (i = 0; i < n; i++)
+		buf_free(&texts[i]);
+	free(texts);
+	free(v);
+}
+
+void
+condense_block(int from, int to, const char *summary, size_t slen,
+    const struct items *it, struct buf *out)
+{
+	int i, kept = 0;
+
+	buf_printf(out, BLOCK_HEAD, from + 1, to);
+	if (slen > 0) {
+		buf_add(out, summary, slen);
+		buf_addc(out, '\n');
+	}
+	for (i = 0; i < it->n; i++)
+		kept += it->v[i].kept;
+	if (kept > 0) {
+		buf_adds(out, BLOCK_KEPT);
+		extract_render(it, out);
+	}
+	buf_adds(out, BLOCK_END);
+}
+
+/* Message m with block appended to its content. */
+static jv
+append_block(jv m, const char *block, size_t blen)
+{
+	jv content = jv_object_get(jv_copy(m), jv_string("content"));
+	jv part;
+
+	if (jv_get_kind(content) == JV_KIND_ARRAY) {
+		part = jv_object_set(jv_object_set(jv_object(),
+		    jv_string("type"), jv_string("text")), jv_string("text"),
+		    jv_string_sized(block, (int)blen));
+		content = jv_array_append(content, part);
+	} else {
+		struct buf b = BUF_INIT;
+
+		if (jv_get_kind(content) == JV_KIND_STRING &&
+		    jv_string_length_bytes(jv_copy(content)) > 0) {
+			buf_add(&b, jv_string_value(content),
+			    (size_t)jv_string_length_bytes(jv_copy(content)));
+			buf_adds(&b, "\n\n");
+		}
+		buf_add(&b, block, blen);
+		jv_free(content);
+		content = jv_string_sized(b.p, (int)b.len);
+		buf_free(&b);
+	}
+	return jv_object_set(m, jv_string("content"), content);
+}
+
+jv
+condense_place(const struct chat *c, const struct split *s,
+    const char *block, size_t blen)
+{
+	jv out = jv_array(), m;
+	int i;
+
+	if (s->sys_end == 0)
+		out = jv_array_append(out, jv_object_set(jv_object_set(
+		    jv_object(), jv_string("role"), jv_string("system")),
+		    jv_string("content"), jv_string_sized(block, (int)blen)));
+	for (i = 0; i < s->sys_end; i++) {
+		m = jv_array_get(jv_copy(c->messages), i);
+		if (i == s->sys_end - 1)
+			m = append_block(m, block, blen);
+		out = jv_array_append(out, m);
+	}
+	/* System messages inside the middle stay, in their order. */
+	for (i = s->sys_end; i < s->tail; i++)
+		if (!condensed(c, i, 0) && is_role(c, i, "system"))
+			out = jv_array_append(out,
+			    jv_array_get(jv_copy(c->messages), i));
+	for (i = s->tail; i < s->n; i++)
+		out = jv_array_append(out, jv_array_get(jv_copy(c->messages),
+		    i));
+	return out;
+}
+
+void
+condense_write(const struct chat *c, jv messages, struct buf *out)
+{
+	jv doc;
+
+	switch (c->shape) {
+	case CHAT_OLLAMA:
+	case CHAT_OPENAI:
+		doc = jv_object_set(jv_copy(c->doc), jv_string("messages"),
+		    messages);
+		request_dump(doc, out);
+		buf_addc(out, '\n');
+		break;
+	case CHAT_ARRAY:
+		request_dump(messages, out);
+		buf_addc(out, '\n');
+		break;
+	case CHAT_TEXT: {
+		jv m = jv_array_get(messages, 0);
+
+		chat_msg_text(m, out);
+		jv_free(m);
+		buf_addc(out, '\n');
+		break;
+	}
+	}
+}
+
+static void
+log_dropped(const struct items *it)
+{
+	char ex[120];
+	int i;
+
+	for (i = 0; i < it->n; i++) {
+		const struct item *x = &it->v[i];
+		const char *nl = memchr(x->text, '\n', x->len);
+		size_t n = x->kind == ITEM_CODE && nl != NULL ?
+		    (size_t)(nl - x->text) : x->len;
+
+		if (x->kept || x->covered)
+			continue;
+		lr_excerpt(ex, sizeof(ex), x->text, n, 100);
+		log_event(LOG_INFO, "dropped", "kind", 's',
+		    item_kind_name(x->kind), "message", 'i', (long)x->msg + 1,
+		    "tokens", 'i', (long)x->tokens, "item", 's', ex,
+		    (const char *)NULL);
+	}
+}
+
+/*
+ * The newest part of a transcript that fits the helper's context:
+ * cut at a line start.  Returns the offset to start from.
+ */
+static size_t
+fit_context(const struct role *r, const char *t, size_t n, size_t target,
+    enum est_method m)
+{
+	long room = r->num_ctx - (long)(target + target / 2) - 400;
+	size_t lo = 0, hi = n, mid;
+
+	if (r->num_ctx <= 0 || est_text_tokens(t, n, m) <= (size_t)
+	    (room > 0 ? room : 0))
+		return 0;
+	if (room <= 0)
+		return n;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (est_text_tokens(t + mid, n - mid, m) <= (size_t)room)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo > 0 && lo < n) {	/* from the start of a line */
+		const char *nl = memchr(t + lo - 1, '\n', n - lo + 1);
+
+		lo = nl != NULL ? (size_t)(nl - t) + 1 : n;
+	}
+	return lo;
+}
+
+/* Ask the helper; 0 and the summary in out, or a status with e set. */
+static int
+ask_helper(const struct chat *c, const struct split *s,
+    const struct role *helper, const struct condense_opts *o,
+    struct buf *out, struct lr_err *e)
+{
+	struct buf t = BUF_INIT, body = BUF_INIT;
+	struct chat_xfer x, *xs[1] = { &x };
+	size_t from;
+	int st;
+
+	condense_transcript(c, s->sys_end, s->tail, o->summarize_system, &t);
+	from = fit_context(helper, t.p, t.len, o->target, o->method);
+	if (from > 0)
+		lr_warn("the part to condense (%zu tokens) is larger than %s's "
+		    "context (num_ctx %ld): the helper reads its newest part; "
+		    "the verbatim extraction covers all of it",
+		    est_text_tokens(t.p, t.len, o->method), helper->name,
+		    helper->num_ctx);
+	condense_request(helper, o->model != NULL ? o->model : helper->model,
+	    t.p + from, t.len - from, o->target, &body);
+	memset(&x, 0, sizeof(x));
+	x.role = helper;
+	x.body = body.p;
+	x.body_len = body.len;
+	x.keep = 1;
+	st = backend_run(xs, 1, 1);
+	if (st != 0)
+		*e = x.err;
+	else if (condense_clean(x.stream.content.p != NULL ?
+	    x.stream.content.p : "", x.stream.content.len, o->target,
+	    o->method, out) != 0)
+		st = lr_seterr(e, LR_MALFORMED, "%s %s: the summary is empty",
+		    helper->name, x.url);
+	backend_xfer_free(&x);
+	buf_free(&body);
+	buf_free(&t);
+	return st;
+}
+
+static size_t
+messages_tokens(const struct chat *c, jv messages, enum est_method m)
+{
+	struct chat tmp = { c->shape, jv_null(), messages };
+
+	return measure_tokens(&tmp, m);
+}
+
+int
+condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
+    const struct role *helper, const struct condense_opts *o,
+    struct buf *out, struct condense_result *res, struct lr_err *e)
+{
+	struct split s;
+	struct items it = { NULL, 0, 0 };
+	struct buf summary = BUF_INIT, block = BUF_INIT;
+	const char *why = NULL;
+	size_t preserved;
+	jv msgs;
+	int i, middle = 0, st;
+
+	memset(res, 0, sizeof(*res));
+	res->how = "unchanged";
+	res->tokens_in = res->tokens_out = measure_tokens(c, o->method);
+	condense_split(c, o, &s);
+	for (i = s.sys_end; i < s.tail; i++)
+		middle += condensed(c, i, o->summarize_system);
+	log_event(LOG_INFO, "split", "messages", 'i', (long)s.n,
+	    "system", 'i', (long)s.sys_end, "middle", 'i', (long)middle,
+	    "middle_from", 'i', (long)s.sys_end + 1,
+	    "middle_to", 'i', (long)s.tail, "tail", 'i', (long)(s.n - s.tail),
+	    (const char *)NULL);
+	if (middle == 0) {
+		why = "nothing to condense";
+		goto unchanged;
+	}
+	condense_extract(c, s.sys_end, s.tail, o, &it);
+	preserved = extract_choose(&it, o->preserve);
+	if (o->extractive) {
+		res->how = "extractive";
+		condense_extractive(c, s.sys_end, s.tail, o, &summary);
+	} else if ((st = ask_helper(c, &s, helper, o, &summary, e)) != 0) {
+		if (st > 128 || o->on_failure == FAIL_FAIL) {
+			extract_free(&it);
+			buf_free(&summary);
+			return st;
+		}
+		if (o->on_failure == FAIL_DIRECT) {
+			lr_warn("%s; passing the chat on unchanged", e->msg);
+			why = "the helper failed";
+			goto unchanged;
+		}
+		lr_warn("%s; using the extractive summary", e->msg);
+		res->how = "extractive";
+		buf_reset(&summary);
+		condense_extractive(c, s.sys_end, s.tail, o, &summary);
+	} else
+		res->how = "helper";
+	condense_block(s.sys_end, s.tail, summary.p, summary.len, &it, &block);
+	if (c->shape == CHAT_TEXT) {
+		res->tokens_out = est_text_tokens(block.p, block.len,
+		    o->method);
+		if (res->tokens_out >= res->tokens_in) {
+			why = "the summary is not smaller";
+			goto unchanged;
+		}
+		buf_add(out, block.p, block.len);
+		buf_addc(out, '\n');
+	} else {
+		msgs = condense_place(c, &s, block.p, block.len);
+		res->tokens_out = messages_tokens(c, msgs, o->method);
+		if (res->tokens_out >= res->tokens_in) {
+			jv_free(msgs);
+			why = "the condensed chat is not smaller";
+			goto unchanged;
+		}
+		condense_write(c, msgs, out);
+	}
+	log_dropped(&it);
+	log_event(LOG_INFO, "condense", "how", 's', res->how,
+	    "tokens_in", 'i', (long)res->tokens_in,
+	    "tokens_out", 'i', (long)res->tokens_out,
+	    "ratio", 'f', (double)res->tokens_out / (double)res->tokens_in,
+	    "summary_tokens", 'i', (long)est_text_tokens(summary.p,
+	    summary.len, o->method),
+	    "preserved_tokens", 'i', (long)preserved,
+	    (const char *)NULL);
+	extract_free(&it);
+	buf_free(&summary);
+	buf_free(&block);
+	return 0;
+unchanged:
+	res->how = "unchanged";
+	res->tokens_out = res->tokens_in;
+	buf_add(out, raw, rawlen);
+	log_event(LOG_INFO, "condense", "how", 's', "unchanged",
+	    "why", 's', why, "tokens_in", 'i', (long)res->tokens_in,
+	    (const char *)NULL);
+	extract_free(&it);
+	buf_free(&summary);
+	buf_free(&block);
+	return 0;
+}
