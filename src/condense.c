@@ -60,6 +60,7 @@ condense_split(const struct chat *c, const struct condense_opts *o,
 
 	s->n = chat_count(c);
 	s->sys_end = 0;
+	s->summarize_system = o->summarize_system;
 	if (c->shape == CHAT_TEXT) {	/* all of a text is condensed */
 		s->tail = s->n;
 		return;
@@ -309,7 +310,7 @@ condense_place(const struct chat *c, const struct split *s,
 	}
 	/* System messages inside the middle stay, in their order. */
 	for (i = s->sys_end; i < s->tail; i++)
-		if (!condensed(c, i, 0) && is_role(c, i, "system"))
+		if (!condensed(c, i, s->summarize_system))
 			out = jv_array_append(out,
 			    jv_array_get(jv_copy(c->messages), i));
 	for (i = s->tail; i < s->n; i++)
@@ -354,13 +355,10 @@ log_dropped(const struct items *it)
 
 	for (i = 0; i < it->n; i++) {
 		const struct item *x = &it->v[i];
-		const char *nl = memchr(x->text, '\n', x->len);
-		size_t n = x->kind == ITEM_CODE && nl != NULL ?
-		    (size_t)(nl - x->text) : x->len;
 
 		if (x->kept || x->covered)
 			continue;
-		lr_excerpt(ex, sizeof(ex), x->text, n, 100);
+		lr_excerpt(ex, sizeof(ex), x->text, x->len, 100);
 		log_event(LOG_INFO, "dropped", "kind", 's',
 		    item_kind_name(x->kind), "message", 'i', (long)x->msg + 1,
 		    "tokens", 'i', (long)x->tokens, "item", 's', ex,

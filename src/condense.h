@@ -50,6 +50,7 @@ int condense_on_failure_parse(const char *s);
  */
 struct split {
 	int sys_end, tail, n;
+	int summarize_system;	/* system messages in the middle go too */
 };
 
 void condense_split(const struct chat *c, const struct condense_opts *o,

@@ -335,19 +335,26 @@ extract_message(struct items *it, const char *text, size_t len, int msg,
 			const char *start = p, *q = next, *qe = le, *qn = next;
 			int lines = 0;
 
+			char c2;
+			size_t r2;
+
 			while (q < end && lines++ < TRACEBACK_MAX) {
 				qe = line_end(q, end, &qn);
 				if (qe > q && !isspace((unsigned char)*q))
 					break;
 				q = qn;
 			}
-			if (q < end) {
+			if (q < end && fence(q, (size_t)(qe - q), &c2, &r2) == 0) {
 				add_item(it, ITEM_ERROR, msg, start,
 				    (size_t)(qe - start), m);
-				scan_paths(it, start, (size_t)(qe - start),
-				    msg, m);
-				next = qn;
-				continue;
+				/* Inside a code block, its lines go on as lines,
+				 * so that the closing fence is seen. */
+				if (code == NULL) {
+					scan_paths(it, start,
+					    (size_t)(qe - start), msg, m);
+					next = qn;
+					continue;
+				}
 			}
 		}
 		if (error_line(p, (size_t)(le - p)))
