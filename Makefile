@@ -94,16 +94,23 @@ uninstall:
 
 # The Debian 12 packages the build and the tests need.
 DEPS = build-essential pkg-config libcurl4-openssl-dev libjq-dev jq curl \
-       python3 bats bats-support bats-assert mandoc valgrind hyperfine
+       python3 bats bats-support bats-assert mandoc valgrind hyperfine \
+       clang libclang-rt-dev bc
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)
+
+# Coverage-guided fuzzing (clang's libFuzzer) of every parser of outside
+# input, FUZZ_SECONDS per target; `make check` replays the seeds.
+FUZZ_SECONDS ?= 60
+fuzz:
+	tests/fuzz/run.sh fuzz $(FUZZ_SECONDS)
 
 lint-man:
 	mandoc -Tlint -W warning man/*.1
 
 clean:
-	rm -rf build bin build-san bin-san
+	rm -rf build bin build-san bin-san build-fuzz
 
-.PHONY: all check sanitize valgrind install uninstall deps lint-man clean
+.PHONY: all check sanitize valgrind fuzz install uninstall deps lint-man clean
 .SUFFIXES:

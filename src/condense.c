@@ -68,12 +68,21 @@ condense_split(const struct chat *c, const struct condense_opts *o,
 	if (!o->summarize_system)
 		while (s->sys_end < s->n && is_role(c, s->sys_end, "system"))
 			s->sys_end++;
+	/*
+	 * The last turn starts at the last user message, or at the last
+	 * tool result in a tool-calling conversation, whose only user
+	 * message is often the first.
+	 */
 	for (i = s->n - 1; i >= 0 && last_user < 0; i--)
-		if (is_role(c, i, "user"))
+		if (is_role(c, i, "user") || is_role(c, i, "tool"))
 			last_user = i;
 	s->tail = last_user >= 0 ? last_user : s->n;
 	if (s->tail > s->n - o->keep_last)
 		s->tail = s->n - o->keep_last;
+	/* A tool result stays with the assistant message that called it. */
+	while (s->tail > s->sys_end && s->tail < s->n &&
+	    is_role(c, s->tail, "tool"))
+		s->tail--;
 	if (s->tail < s->sys_end)
 		s->tail = s->sys_end;
 }

@@ -2,8 +2,9 @@
  * condense.h - condensing a chat's older context (SPEC section 3).
  *
  * Owns: splitting a chat into leading system messages (kept), the middle
- * (condensed) and the tail (kept: the last user message and all after
- * it, and at least the last keep_last messages); the helper's summary
+ * (condensed) and the tail (kept: the last user message, or tool result,
+ * and all after it, and at least the last keep_last messages, never
+ * starting at a tool result); the helper's summary
  * request and the cleaning of its answer (thinking out, trimmed to the
  * target); the extractive fallback; the summary block and its fixed
  * place (appended to the leading system message, or a new one); and the

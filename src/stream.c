@@ -175,6 +175,16 @@ copy_num(jv final, jv usage, const char *from, const char *to)
 	return final;
 }
 
+/* Is the line the SSE field name, alone or followed by ':'? */
+static int
+sse_field(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len >= n && memcmp(line, name, n) == 0 &&
+	    (len == n || line[n] == ':');
+}
+
 static int
 openai_line(struct stream *s, const char *line, size_t len)
 {
@@ -183,18 +193,25 @@ openai_line(struct stream *s, const char *line, size_t len)
 	size_t cn, tn;
 	int r;
 
-	/* SSE: blank lines end events; ':' starts a comment. */
+	/*
+	 * SSE: blank lines end events; ':' starts a comment; event, id and
+	 * retry fields mean nothing here.  A field is its name up to ':'.
+	 */
 	if (len == 0 || line[0] == ':')
 		return 0;
-	if (len >= 5 && (memcmp(line, "event", 5) == 0 ||
-	    memcmp(line, "id:", 3) == 0 || memcmp(line, "retry", 5) == 0))
+	if (sse_field(line, len, "event") || sse_field(line, len, "id") ||
+	    sse_field(line, len, "retry"))
 		return 0;
-	if (len < 5 || memcmp(line, "data:", 5) != 0)
+	if (!sse_field(line, len, "data"))
 		return bad_line(s, line, len, "not an SSE data line");
+	if (len == 4)		/* "data" alone: an empty data field */
+		return 0;
 	line += 5;
 	len -= 5;
 	if (len > 0 && line[0] == ' ')
 		line++, len--;
+	if (len == 0)
+		return 0;
 	if (len == 6 && memcmp(line, "[DONE]", 6) == 0) {
 		if (jv_get_kind(s->final) != JV_KIND_OBJECT)
 			s->final = jv_object();
@@ -232,7 +249,9 @@ openai_line(struct stream *s, const char *line, size_t len)
 		r = deliver(s, c, cn, t, tn);
 		jv_free(hc);
 		jv_free(ht);
-		fr = jv_object_get(c0, jv_string("finish_reason"));
+		fr = jv_get_kind(c0) == JV_KIND_OBJECT ?
+		    jv_object_get(c0, jv_string("finish_reason")) :
+		    (jv_free(c0), jv_invalid());
 		if (jv_get_kind(fr) == JV_KIND_STRING) {
 			if (jv_get_kind(s->final) != JV_KIND_OBJECT)
 				s->final = jv_object();

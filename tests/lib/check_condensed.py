@@ -6,8 +6,9 @@ condensed chat (llm-summarize, llm-mapreduce):
 - every field but "messages" is unchanged;
 - the leading system messages are unchanged, but for the summary block
   appended to the last of them (or a new leading system message);
-- the tail (the last user message and all after it, and at least the
-  last KEEP_LAST messages) is unchanged;
+- the tail (the last user message or tool result and all after it, and
+  at least the last KEEP_LAST messages, never starting at a tool result)
+  is unchanged;
 - every fenced code block, file path and error line of the middle is in
   the output verbatim, or named as dropped on stderr (-v);
 - the summary is within TARGET tokens and the preserved part within
@@ -79,8 +80,10 @@ def main():
     sys_end = 0
     while sys_end < n and am[sys_end]["role"] == "system":
         sys_end += 1
-    users = [i for i, m in enumerate(am) if m["role"] == "user"]
-    tail = min(users[-1] if users else n, n - keep_last)
+    turns = [i for i, m in enumerate(am) if m["role"] in ("user", "tool")]
+    tail = min(turns[-1] if turns else n, n - keep_last)
+    while sys_end < tail < n and am[tail]["role"] == "tool":
+        tail -= 1
     tail = max(tail, sys_end)
     middle = [i for i in range(sys_end, tail) if am[i]["role"] != "system"]
     if not middle:
@@ -130,13 +133,14 @@ def main():
             if it in kept:
                 continue
             # Named by its first 100 characters (line ends as spaces),
-            # from this message or a later one with the same item, or
-            # inside a dropped code block or traceback of this message.
+            # from this message or a later one with the same item (one of
+            # each is kept, the newest), or a line inside a dropped code
+            # block or traceback of this message or a later one.
             flat = re.sub(r"[\x00-\x1f\x7f]", " ", it)
             named = [d for d in dropped if d["message"] >= i + 1 and
-                     flat.startswith(d["item"].removesuffix("...")[:97])
-                     or d["message"] == i + 1 and d.get("kind") in ("code", "error")
-                     and "\n" not in it]
+                     (flat.startswith(d["item"].removesuffix("...")[:97]) or
+                      "\n" not in it and (d.get("kind") == "code" or
+                                          d["item"].startswith("Traceback")))]
             if not named:
                 problems.append(f"message {i + 1}: not kept and not named as dropped: {it[:80]!r}")
     st = estimate(summary.strip()) - 5

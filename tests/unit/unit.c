@@ -134,6 +134,11 @@ test_stream(void)
 	    "openai: an error event");
 	ok(feed(API_OPENAI, "garbage\n", 64, &s, &e) == LR_MALFORMED,
 	    "openai: not an SSE line");
+	ok(feed(API_OPENAI, "data: {\"choices\":[1]}\n\ndata: [DONE]\n", 64, &s,
+	    &e) == 0, "openai: a choice that is not an object is ignored");
+	ok(feed(API_OPENAI, "id:1\nevent\ndata\ndata:\nretry: 5\n"
+	    "data: [DONE]\n", 64, &s, &e) == 0,
+	    "openai: id, event, retry and empty data fields");
 }
 
 static void
