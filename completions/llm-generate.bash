@@ -24,7 +24,7 @@ _llm_generate()
 		return
 		;;
 	--url | --model | --max-input | --connect-timeout | \
-	    --first-byte-timeout | --idle-timeout | --timeout)
+	    --first-byte-timeout | --idle-timeout | --timeout | --num-ctx)
 		COMPREPLY=()
 		return
 		;;
@@ -33,7 +33,7 @@ _llm_generate()
 	opts='-h --help -V --version -v --verbose -q --quiet --log-json
 	    --max-input --text --gpu0 --gpu1 --url --model --api
 	    --connect-timeout --first-byte-timeout --idle-timeout --timeout
-	    --json --no-stream --show-thinking'
+	    --num-ctx --json --no-stream --show-thinking'
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 	else

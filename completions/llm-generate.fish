@@ -19,6 +19,7 @@ complete -c llm-generate -l connect-timeout -x -d 'Give up connecting after T (d
 complete -c llm-generate -l first-byte-timeout -x -d 'Give up when no reply starts within T'
 complete -c llm-generate -l idle-timeout -x -d 'Give up when the reply stalls for T (default 60s)'
 complete -c llm-generate -l timeout -x -d 'Give up when the reply is not done within T'
+complete -c llm-generate -l num-ctx -x -d 'The context window to ask an Ollama server for (0 sends none)'
 complete -c llm-generate -l json -d 'Write Ollama NDJSON lines instead of text'
 complete -c llm-generate -l no-stream -d 'Write the answer only when it is complete'
 complete -c llm-generate -l show-thinking -d "Also print the model's thinking, in think tags"

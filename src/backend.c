@@ -386,6 +386,8 @@ backend_run(struct chat_xfer **xs, int n, int jobs)
 			xfer_close(x->priv);
 			((struct priv *)x->priv)->running = 0;
 			active--;
+			if (x->on_done != NULL)
+				x->on_done(x, x->done_ctx);
 		}
 		if (backend_interrupted)
 			break;
@@ -401,6 +403,8 @@ backend_run(struct chat_xfer **xs, int n, int jobs)
 			xfer_close(p);
 			p->running = 0;
 			active--;
+			if (xs[i]->on_done != NULL)
+				xs[i]->on_done(xs[i], xs[i]->done_ctx);
 		}
 		if (active > 0 || next < n)
 			curl_multi_poll(m, NULL, 0, POLL_MS, NULL);

@@ -36,6 +36,9 @@ struct chat_xfer {
 	size_t body_len;
 	struct stream_cb cb;		/* what to do with the reply */
 	int keep;			/* keep the whole answer in .stream */
+	/* Called once the transfer is over (after any failover). */
+	void (*on_done)(struct chat_xfer *x, void *ctx);
+	void *done_ctx;
 
 	/* Results. */
 	int status;			/* 0 or a SPEC section 7 status */

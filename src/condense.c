@@ -94,6 +94,27 @@ condensed(const struct chat *c, int i, int summarize_system)
 	return summarize_system || !is_role(c, i, "system");
 }
 
+int
+condense_takes(const struct chat *c, int i, int summarize_system)
+{
+	return condensed(c, i, summarize_system);
+}
+
+void
+condense_message_text(const struct chat *c, int i, struct buf *out)
+{
+	jv m = jv_array_get(jv_copy(c->messages), i), tc;
+
+	chat_msg_text(m, out);
+	tc = jv_object_get(m, jv_string("tool_calls"));
+	if (jv_get_kind(tc) == JV_KIND_ARRAY &&
+	    jv_array_length(jv_copy(tc)) > 0) {
+		buf_adds(out, "\n[tool calls] ");
+		request_dump(tc, out);
+	} else
+		jv_free(tc);
+}
+
 void
 condense_transcript(const struct chat *c, int from, int to,
     int summarize_system, struct buf *out)
@@ -101,20 +122,10 @@ condense_transcript(const struct chat *c, int from, int to,
 	int i;
 
 	for (i = from; i < to; i++) {
-		jv m, tc;
-
 		if (!condensed(c, i, summarize_system))
 			continue;
 		buf_printf(out, "[%s]\n", chat_role(c, i));
-		m = jv_array_get(jv_copy(c->messages), i);
-		chat_msg_text(m, out);
-		tc = jv_object_get(m, jv_string("tool_calls"));
-		if (jv_get_kind(tc) == JV_KIND_ARRAY &&
-		    jv_array_length(jv_copy(tc)) > 0) {
-			buf_adds(out, "\n[tool calls] ");
-			request_dump(tc, out);
-		} else
-			jv_free(tc);
+		condense_message_text(c, i, out);
 		buf_adds(out, "\n\n");
 	}
 }
@@ -217,7 +228,7 @@ condense_extract(const struct chat *c, int from, int to,
 		if (!condensed(c, i, o->summarize_system))
 			continue;
 		buf_reset(&t);
-		chat_text(c, i, &t);
+		condense_message_text(c, i, &t);	/* tool calls too */
 		extract_message(it, t.p != NULL ? t.p : "", t.len, i,
 		    o->method);
 	}
@@ -419,10 +430,15 @@ ask_helper(const struct chat *c, const struct split *s,
 
 	condense_transcript(c, s->sys_end, s->tail, o->summarize_system, &t);
 	from = fit_context(helper, t.p, t.len, o->target, o->method);
+	if (from >= t.len) {
+		buf_free(&t);
+		return lr_seterr(e, LR_USAGE, "%s: num_ctx %ld leaves no room "
+		    "for a summary of %zu tokens", helper->name,
+		    helper->num_ctx, o->target);
+	}
 	if (from > 0)
 		lr_warn("the part to condense (%zu tokens) is larger than %s's "
-		    "context (num_ctx %ld): the helper reads its newest part; "
-		    "the verbatim extraction covers all of it",
+		    "context (num_ctx %ld): the helper reads its newest part",
 		    est_text_tokens(t.p, t.len, o->method), helper->name,
 		    helper->num_ctx);
 	condense_request(helper, o->model != NULL ? o->model : helper->model,
@@ -461,10 +477,9 @@ condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
 {
 	struct split s;
 	struct items it = { NULL, 0, 0 };
-	struct buf summary = BUF_INIT, block = BUF_INIT;
+	struct buf summary = BUF_INIT;
 	const char *why = NULL;
 	size_t preserved;
-	jv msgs;
 	int i, middle = 0, st;
 
 	memset(res, 0, sizeof(*res));
@@ -504,48 +519,72 @@ condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
 		condense_extractive(c, s.sys_end, s.tail, o, &summary);
 	} else
 		res->how = "helper";
-	condense_block(s.sys_end, s.tail, summary.p, summary.len, &it, &block);
-	if (c->shape == CHAT_TEXT) {
-		res->tokens_out = est_text_tokens(block.p, block.len,
-		    o->method);
-		if (res->tokens_out >= res->tokens_in) {
-			why = "the summary is not smaller";
-			goto unchanged;
-		}
-		buf_add(out, block.p, block.len);
-		buf_addc(out, '\n');
-	} else {
-		msgs = condense_place(c, &s, block.p, block.len);
-		res->tokens_out = messages_tokens(c, msgs, o->method);
-		if (res->tokens_out >= res->tokens_in) {
-			jv_free(msgs);
-			why = "the condensed chat is not smaller";
-			goto unchanged;
-		}
-		condense_write(c, msgs, out);
-	}
-	log_dropped(&it);
-	log_event(LOG_INFO, "condense", "how", 's', res->how,
-	    "tokens_in", 'i', (long)res->tokens_in,
-	    "tokens_out", 'i', (long)res->tokens_out,
-	    "ratio", 'f', (double)res->tokens_out / (double)res->tokens_in,
-	    "summary_tokens", 'i', (long)est_text_tokens(summary.p,
-	    summary.len, o->method),
-	    "preserved_tokens", 'i', (long)preserved,
-	    (const char *)NULL);
+	condense_output(c, raw, rawlen, &s, summary.p, summary.len, &it,
+	    preserved, o, out, res);
 	extract_free(&it);
 	buf_free(&summary);
-	buf_free(&block);
 	return 0;
 unchanged:
+	condense_unchanged(raw, rawlen, why, out, res);
+	extract_free(&it);
+	buf_free(&summary);
+	return 0;
+}
+
+void
+condense_unchanged(const char *raw, size_t rawlen, const char *why,
+    struct buf *out, struct condense_result *res)
+{
 	res->how = "unchanged";
 	res->tokens_out = res->tokens_in;
 	buf_add(out, raw, rawlen);
 	log_event(LOG_INFO, "condense", "how", 's', "unchanged",
 	    "why", 's', why, "tokens_in", 'i', (long)res->tokens_in,
 	    (const char *)NULL);
-	extract_free(&it);
-	buf_free(&summary);
+}
+
+int
+condense_output(const struct chat *c, const char *raw, size_t rawlen,
+    const struct split *s, const char *summary, size_t slen,
+    const struct items *it, size_t preserved, const struct condense_opts *o,
+    struct buf *out, struct condense_result *res)
+{
+	struct buf block = BUF_INIT;
+	jv msgs;
+
+	condense_block(s->sys_end, s->tail, summary, slen, it, &block);
+	if (c->shape == CHAT_TEXT) {
+		res->tokens_out = est_text_tokens(block.p, block.len,
+		    o->method);
+		if (res->tokens_out >= res->tokens_in) {
+			buf_free(&block);
+			condense_unchanged(raw, rawlen,
+			    "the summary is not smaller", out, res);
+			return 0;
+		}
+		buf_add(out, block.p, block.len);
+		buf_addc(out, '\n');
+	} else {
+		msgs = condense_place(c, s, block.p, block.len);
+		res->tokens_out = messages_tokens(c, msgs, o->method);
+		if (res->tokens_out >= res->tokens_in) {
+			jv_free(msgs);
+			buf_free(&block);
+			condense_unchanged(raw, rawlen,
+			    "the condensed chat is not smaller", out, res);
+			return 0;
+		}
+		condense_write(c, msgs, out);
+	}
+	log_dropped(it);
+	log_event(LOG_INFO, "condense", "how", 's', res->how,
+	    "tokens_in", 'i', (long)res->tokens_in,
+	    "tokens_out", 'i', (long)res->tokens_out,
+	    "ratio", 'r', (double)res->tokens_out / (double)res->tokens_in,
+	    "summary_tokens", 'i', (long)est_text_tokens(summary, slen,
+	    o->method),
+	    "preserved_tokens", 'i', (long)preserved,
+	    (const char *)NULL);
 	buf_free(&block);
-	return 0;
+	return 1;
 }

@@ -113,4 +113,25 @@ int condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
  */
 void condense_write(const struct chat *c, jv messages, struct buf *out);
 
+/*
+ * The end of both strategies: the block for the split's middle, placed,
+ * written to out when the result is smaller (returns 1), else raw
+ * (returns 0); logged either way.  res->tokens_in and res->how are set
+ * by the caller.
+ */
+int condense_output(const struct chat *c, const char *raw, size_t rawlen,
+    const struct split *s, const char *summary, size_t slen,
+    const struct items *it, size_t preserved, const struct condense_opts *o,
+    struct buf *out, struct condense_result *res);
+
+/* Write raw unchanged and log why. */
+void condense_unchanged(const char *raw, size_t rawlen, const char *why,
+    struct buf *out, struct condense_result *res);
+
+/* Is message i condensed (not a system message that stays)? */
+int condense_takes(const struct chat *c, int i, int summarize_system);
+
+/* A message's text as the helper reads it: content, then tool calls. */
+void condense_message_text(const struct chat *c, int i, struct buf *out);
+
 #endif

@@ -375,7 +375,7 @@ cmp_choice(const void *a, const void *b)
 		return (int)x->kind - (int)y->kind;
 	if (x->msg != y->msg)
 		return y->msg - x->msg;
-	return x < y ? -1 : x > y;
+	return x < y ? 1 : x > y ? -1 : 0;	/* later in a message first */
 }
 
 static int

@@ -39,8 +39,8 @@ void extract_message(struct items *it, const char *text, size_t len,
     int msg, enum est_method m);
 
 /*
- * Choose items newest first (higher msg first), errors, then paths, then
- * code, within budget tokens; an item already inside a chosen one is
+ * Choose items newest first (later messages, and later in a message,
+ * first), errors, then paths, then code, within budget tokens; an item already inside a chosen one is
  * marked covered.  Returns the tokens used.
  */
 size_t extract_choose(struct items *it, size_t budget);

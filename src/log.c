@@ -97,11 +97,16 @@ log_event(enum log_level level, const char *event, ...)
 			    k, l);
 			break;
 		case 'f':
+		case 'r':
 			d = va_arg(ap, double);
 			if (d < 0)
 				continue;
-			buf_printf(&b, as_json ? ",\"%s\":%.1f" : " %s=%.1f",
-			    k, d);
+			if (t == 'f')
+				buf_printf(&b, as_json ? ",\"%s\":%.1f" :
+				    " %s=%.1f", k, d);
+			else
+				buf_printf(&b, as_json ? ",\"%s\":%.3f" :
+				    " %s=%.3f", k, d);
 			break;
 		}
 	}

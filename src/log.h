@@ -16,8 +16,8 @@ int log_enabled(void);
 
 /*
  * log_event(level, event, key, type, value, ..., NULL): type 's' takes a
- * const char *, 'i' a long, 'f' a double (milliseconds and ratios,
- * printed with one decimal).  Negative numbers and NULL strings are
+ * const char *, 'i' a long, 'f' a double (milliseconds, printed with one
+ * decimal), 'r' a double (a ratio, three decimals).  Negative numbers and NULL strings are
  * left out: they stand for "not known".
  */
 void log_event(enum log_level level, const char *event, ...);

@@ -164,12 +164,20 @@ fish_file_ok() {
 	man_matches_help llm-generate
 }
 
+@test "llm-summarize: man page options = --help options" {
+	man_matches_help llm-summarize
+}
+
 @test "llm-estimate: bash completion options = --help options" {
 	same_opts llm-estimate bash
 }
 
 @test "llm-generate: bash completion options = --help options" {
 	same_opts llm-generate bash
+}
+
+@test "llm-summarize: bash completion options = --help options" {
+	same_opts llm-summarize bash
 }
 
 @test "llm-estimate: zsh completion options = --help options" {
@@ -180,12 +188,20 @@ fish_file_ok() {
 	same_opts llm-generate zsh
 }
 
+@test "llm-summarize: zsh completion options = --help options" {
+	same_opts llm-summarize zsh
+}
+
 @test "llm-estimate: fish completion options = --help options" {
 	same_opts llm-estimate fish
 }
 
 @test "llm-generate: fish completion options = --help options" {
 	same_opts llm-generate fish
+}
+
+@test "llm-summarize: fish completion options = --help options" {
+	same_opts llm-summarize fish
 }
 
 @test "llm-estimate.1: mandoc -Tlint -W warning is clean" {
@@ -196,12 +212,20 @@ fish_file_ok() {
 	man_lint llm-generate
 }
 
+@test "llm-summarize.1: mandoc -Tlint -W warning is clean" {
+	man_lint llm-summarize
+}
+
 @test "llm-estimate.1: the sections, and every exit status" {
 	man_sections llm-estimate
 }
 
 @test "llm-generate.1: the sections, and every exit status" {
 	man_sections llm-generate
+}
+
+@test "llm-summarize.1: the sections, and every exit status" {
+	man_sections llm-summarize
 }
 
 @test "llm-estimate --version prints name and version" {
@@ -212,6 +236,10 @@ fish_file_ok() {
 	version_is llm-generate
 }
 
+@test "llm-summarize --version prints name and version" {
+	version_is llm-summarize
+}
+
 @test "llm-estimate: bash completion loads and offers the long options" {
 	bash_loads llm-estimate
 }
@@ -220,7 +248,11 @@ fish_file_ok() {
 	bash_loads llm-generate
 }
 
-@test "bash completion of option values: --method, --api" {
+@test "llm-summarize: bash completion loads and offers the long options" {
+	bash_loads llm-summarize
+}
+
+@test "bash completion of option values: --method, --api, --on-helper-failure" {
 	run bash_complete llm-estimate --method ''
 	assert_output $'qwen\nchars4'
 	run bash_complete llm-estimate --method = c
@@ -229,17 +261,33 @@ fish_file_ok() {
 	assert_output $'ollama\nopenai'
 	run bash_complete llm-generate --url ''
 	assert_output ''
+	run bash_complete llm-generate --num-ctx ''
+	assert_output ''
+	run bash_complete llm-summarize --on-helper-failure ''
+	assert_output $'extractive\ndirect\nfail'
+	run bash_complete llm-summarize --on-helper-failure = d
+	assert_output direct
+	run bash_complete llm-summarize --on-helper-failure=f
+	assert_output -- --on-helper-failure=fail
+	run bash_complete llm-summarize --api o
+	assert_output $'ollama\nopenai'
+	run bash_complete llm-summarize --target ''
+	assert_output ''
 	# No file names: the chat is read from stdin.
 	run bash_complete llm-generate ''
+	assert_output ''
+	run bash_complete llm-summarize ''
 	assert_output ''
 }
 
 @test "zsh completion files: #compdef and _arguments" {
 	zsh_file_ok llm-estimate
 	zsh_file_ok llm-generate
+	zsh_file_ok llm-summarize
 }
 
 @test "fish completion files: only complete -c lines for their program" {
 	fish_file_ok llm-estimate
 	fish_file_ok llm-generate
+	fish_file_ok llm-summarize
 }

@@ -7,15 +7,18 @@ load lib/common
 
 setup_file() {
 	fake_start GPU0
+	fake_start GPU1
 }
 
 teardown_file() {
 	fake_stop GPU0
+	fake_stop GPU1
 }
 
 setup() {
 	fake_reset GPU0
-	export LLM_GPU0_URL=$GPU0_URL
+	fake_reset GPU1
+	export LLM_GPU0_URL=$GPU0_URL LLM_GPU1_URL=$GPU1_URL
 	cd "$TOP"
 }
 
@@ -60,4 +63,8 @@ check_examples() {
 
 @test "llm-generate(1): every EXAMPLES command runs" {
 	check_examples man/llm-generate.1
+}
+
+@test "llm-summarize(1): every EXAMPLES command runs" {
+	check_examples man/llm-summarize.1
 }

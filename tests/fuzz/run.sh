@@ -97,7 +97,7 @@ build() {
 		# shellcheck disable=SC2086
 		$CLANG $flags -Wall -Wextra -Itests/fuzz -o "$OUT/fuzz_$n" \
 		    "tests/fuzz/fuzz_$n.c" tests/fuzz/jq16_leak.c "$OUT"/src/*.o \
-		    $CURL_LIBS -ljq -ldl -lm ||
+		    $CURL_LIBS -ljq -lmd -ldl -lm ||
 		    die "building fuzz_$n failed"
 	done
 }
@@ -110,7 +110,7 @@ build_replay() {
 		$CC_REPLAY $flags -Wall -Wextra -Itests/fuzz \
 		    -o "$OUT/replay/fuzz_$n" "tests/fuzz/fuzz_$n.c" \
 		    tests/fuzz/driver.c tests/fuzz/jq16_leak.c \
-		    "$OUT"/replay/src/*.o $CURL_LIBS -ljq -ldl -lm ||
+		    "$OUT"/replay/src/*.o $CURL_LIBS -ljq -lmd -ldl -lm ||
 		    die "building replay fuzz_$n failed"
 	done
 }

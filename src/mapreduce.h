@@ -1,0 +1,47 @@
+/*
+ * mapreduce.h - strategy C: the middle condensed chunk by chunk
+ * (SPEC section 3).
+ *
+ * Owns: cutting the middle into chunks of at most chunk_tokens on
+ * message boundaries counted from the start (a single oversized message
+ * on paragraph, then line boundaries, keeping code blocks whole where it
+ * can), so that the same history always gives the same chunks; keeping
+ * the last chunk verbatim while it is open; summarizing the closed
+ * chunks, up to jobs at once, through the cache; and reducing the chunk
+ * summaries when together they exceed the target.
+ */
+#ifndef LLM_MAPREDUCE_H
+#define LLM_MAPREDUCE_H
+
+#include <stdio.h>
+
+#include "cache.h"
+#include "condense.h"
+
+#define MR_CHUNK_TOKENS	3000
+#define MR_CHUNK_TARGET	300
+#define MR_TARGET	1000
+#define MR_JOBS		2
+#define MR_MAX_DEPTH	3	/* levels of summaries of summaries */
+
+struct mr_opts {
+	struct condense_opts c;	/* c.target: the whole summary */
+	size_t chunk_tokens;	/* at most, per chunk */
+	size_t chunk_target;	/* tokens of a chunk's summary */
+	int jobs;		/* helper requests in flight */
+	int dry_run;		/* list the chunks, ask nothing */
+	int progress;		/* "map 3/12" on stderr */
+};
+
+void mr_opts_init(struct mr_opts *o);
+
+/*
+ * Strategy C on chat c (input bytes raw): the condensed chat to out (or
+ * raw unchanged), or with dry_run the chunk table.  Returns 0 or a
+ * status with e set.
+ */
+int mapreduce(const struct chat *c, const char *raw, size_t rawlen,
+    const struct role *helper, const struct mr_opts *o, struct cache *cache,
+    struct buf *out, struct condense_result *res, struct lr_err *e);
+
+#endif
