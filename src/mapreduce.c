@@ -567,7 +567,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	struct buf *texts, *tr = NULL, *sums = NULL, summary = BUF_INIT;
 	struct lr_err *errs = NULL;
 	int *cached = NULL, *failed = NULL, *idx = NULL;
-	int i, n = 0, open_from, levels = 0, st = 0, hits = 0;
+	int i, n = 0, ntr = 0, open_from, levels = 0, st = 0, hits = 0;
 	size_t preserved;
 	char range[64];
 
@@ -620,6 +620,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 			cached[n] = failed[n] = 0;
 			idx[n++] = i;
 		}
+	ntr = n;
 	if (!o->c.extractive)
 		st = summarize_all(tr, n, o->chunk_target, helper, o, cache,
 		    sums, cached, failed, errs, "map");
@@ -655,7 +656,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	/* Reduce; reduce() takes the parts in tr[]. */
 	res->how = "mapreduce";
 	st = reduce(tr, n, helper, o, cache, &summary, &levels);
-	n = 0;
+	ntr = 0;
 	if (st != 0)
 		goto done;
 	s2 = s;
@@ -668,11 +669,10 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	condense_output(c, raw, rawlen, &s2, summary.p, summary.len, &it,
 	    preserved, &o->c, out, res);
 done:
-	for (i = 0; i < n; i++)
+	for (i = 0; i < ntr; i++)	/* until reduce() took them */
 		buf_free(&tr[i]);
-	for (i = 0; sums != NULL && i < cs.n; i++)
-		if (i < (int)cs.n && idx != NULL && i < n)
-			buf_free(&sums[i]);
+	for (i = 0; sums != NULL && i < n; i++)
+		buf_free(&sums[i]);
 	free(tr);
 	free(sums);
 	free(errs);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_condensed.py IN OUT STDERR TARGET PRESERVE [KEEP_LAST]
+"""check_condensed.py IN OUT STDERR TARGET PRESERVE [KEEP_LAST [mapreduce]]
 
 Checks, independently of the C code, what SPEC section 3 promises of a
 condensed chat (llm-summarize, llm-mapreduce):
@@ -8,7 +8,8 @@ condensed chat (llm-summarize, llm-mapreduce):
   appended to the last of them (or a new leading system message);
 - the tail (the last user message or tool result and all after it, and
   at least the last KEEP_LAST messages, never starting at a tool result)
-  is unchanged;
+  is unchanged; with "mapreduce", the block may stop earlier, where the
+  open chunk kept verbatim starts;
 - every fenced code block, file path and error line of the middle is in
   the output verbatim, or named as dropped on stderr (-v);
 - the summary is within TARGET tokens and the preserved part within
@@ -69,6 +70,7 @@ def main():
     src, dst, err = (open(f, "rb").read().decode() for f in sys.argv[1:4])
     target, preserve = int(sys.argv[4]), int(sys.argv[5])
     keep_last = int(sys.argv[6]) if len(sys.argv) > 6 else 4
+    mapreduce = len(sys.argv) > 7 and sys.argv[7] == "mapreduce"
     a, b = json.loads(src), json.loads(dst)
     problems = []
     am = a["messages"] if isinstance(a, dict) else a
@@ -91,7 +93,7 @@ def main():
             problems.append("nothing to condense, but the output differs")
         return report(problems)
     if a == b:
-        if "not smaller" not in err:
+        if "how=unchanged why=" not in err and '"why":' not in err:
             problems.append("unchanged, and the log does not say why")
         return report(problems)
     # Leading system messages: unchanged, the block after the last one.
@@ -110,6 +112,9 @@ def main():
     if not m or not t.endswith(END):
         problems.append("no summary block with its header and end line")
         return report(problems)
+    if mapreduce and sys_end < int(m.group(2)) <= tail:
+        tail = int(m.group(2))	# the open chunk, kept verbatim, and the tail
+        middle = [i for i in range(sys_end, tail) if am[i]["role"] != "system"]
     if (int(m.group(1)), int(m.group(2))) != (sys_end + 1, tail):
         problems.append(f"the block names messages {m.group(1)}-{m.group(2)}, not {sys_end + 1}-{tail}")
     body = t[m.end():-len(END)]
