@@ -26,7 +26,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN)
 O ?= build
 B ?= bin
 
-PROGS = llm-estimate llm-generate llm-summarize llm-mapreduce
+PROGS = llm-estimate llm-generate llm-summarize llm-mapreduce llm-route
 LIB_SRCS = $(wildcard src/*.c)
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/src/%.o)
 BINS = $(PROGS:%=$(B)/%)

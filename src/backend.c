@@ -434,3 +434,111 @@ backend_xfer_free(struct chat_xfer *x)
 {
 	stream_free(&x->stream);
 }
+
+static size_t
+collect(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+
+	if (b->len > 4 * 1024 * 1024)
+		return 0;
+	buf_add(b, ptr, size * nmemb);
+	return size * nmemb;
+}
+
+/* One /api/show on one URL. */
+static int
+show_one(const struct role *r, const char *base, const char *model,
+    long *ctx, struct lr_err *e)
+{
+	struct buf url = BUF_INIT, body = BUF_INIT, reply = BUF_INIT;
+	struct curl_slist *h;
+	char msg[400], errbuf[CURL_ERROR_SIZE] = "";
+	CURL *c;
+	CURLcode res;
+	long code = 0;
+	int st = 0;
+	jv v, info, arch, n;
+
+	buf_printf(&url, "%s/api/show", base);
+	v = jv_dump_string(jv_object_set(jv_object(), jv_string("model"),
+	    jv_string(model)), 0);
+	buf_adds(&body, jv_string_value(v));
+	jv_free(v);
+	if ((c = curl_easy_init()) == NULL)
+		lr_die(LR_FAIL, "out of memory");
+	h = curl_slist_append(NULL, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, buf_str(&url));
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, buf_str(&body));
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    r->connect_ms > 0 ? (long)r->connect_ms : 5000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	res = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST)
+		st = lr_seterr(e, LR_UNREACHABLE, "%s %s: %s", r->name,
+		    buf_str(&url), *errbuf ? errbuf : curl_easy_strerror(res));
+	else if (res == CURLE_OPERATION_TIMEDOUT)
+		st = lr_seterr(e, LR_TIMEOUT, "%s %s: timed out", r->name,
+		    buf_str(&url));
+	else if (res != CURLE_OK)
+		st = lr_seterr(e, LR_MALFORMED, "%s %s: %s", r->name,
+		    buf_str(&url), *errbuf ? errbuf : curl_easy_strerror(res));
+	else if (code < 200 || code > 299) {
+		stream_error_message(reply.p, reply.len, msg, sizeof(msg));
+		st = lr_seterr(e, LR_BACKEND, "%s %s: HTTP %ld%s%s", r->name,
+		    buf_str(&url), code, *msg ? ": " : "", msg);
+	} else {
+		v = reply.len > 0 && reply.len < 0x7fffffff ?
+		    jv_parse_sized(reply.p, (int)reply.len) : jv_invalid();
+		info = jv_get_kind(v) == JV_KIND_OBJECT ?
+		    jv_object_get(jv_copy(v), jv_string("model_info")) :
+		    jv_invalid();
+		arch = jv_get_kind(info) == JV_KIND_OBJECT ?
+		    jv_object_get(jv_copy(info),
+		    jv_string("general.architecture")) : jv_invalid();
+		n = jv_invalid();
+		if (jv_get_kind(arch) == JV_KIND_STRING)
+			n = jv_object_get(jv_copy(info), jv_string_fmt(
+			    "%s.context_length", jv_string_value(arch)));
+		if (jv_get_kind(n) == JV_KIND_NUMBER &&
+		    jv_number_value(n) > 0 && jv_number_value(n) < 1e9)
+			*ctx = (long)jv_number_value(n);
+		else
+			st = lr_seterr(e, LR_MALFORMED, "%s %s: no context "
+			    "length in model_info", r->name, buf_str(&url));
+		jv_free(n);
+		jv_free(arch);
+		jv_free(info);
+		jv_free(v);
+	}
+	log_event(st == 0 ? LOG_INFO : LOG_WARN, "show", "role", 's',
+	    r->name, "url", 's', buf_str(&url), "status", 'i', code,
+	    "context_length", 'i', st == 0 ? *ctx : -1L, (const char *)NULL);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	buf_free(&url);
+	buf_free(&body);
+	buf_free(&reply);
+	return st;
+}
+
+int
+backend_context_length(const struct role *r, const char *model, long *ctx,
+    struct lr_err *e)
+{
+	int i, st = LR_UNREACHABLE;
+
+	for (i = 0; i < r->nurls; i++) {
+		st = show_one(r, r->urls[i], model, ctx, e);
+		if (st != LR_UNREACHABLE)
+			break;
+	}
+	return st;
+}

@@ -64,6 +64,14 @@ char *backend_chat_url(const char *base, enum api_kind api);
  */
 int backend_run(struct chat_xfer **x, int n, int jobs);
 
+/*
+ * The context length of model on role r's first URL that answers, from
+ * Ollama's /api/show (model_info["<arch>.context_length"]).  Returns 0
+ * and *ctx, or a status with e set.
+ */
+int backend_context_length(const struct role *r, const char *model,
+    long *ctx, struct lr_err *e);
+
 /* Release what a transfer holds after backend_run(). */
 void backend_xfer_free(struct chat_xfer *x);
 

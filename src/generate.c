@@ -290,11 +290,12 @@ log_stats(const struct chat_xfer *x)
 
 int
 generate(const struct chat *c, const struct role *r,
-    const struct gen_opts *o, FILE *out, struct lr_err *e)
+    struct gen_opts *o, FILE *out, struct lr_err *e)
 {
 	struct chat_xfer x, *xs[1] = { &x };
 	struct gen g;
 	struct buf body = BUF_INIT;
+	long num_ctx;
 	jv req;
 	int st;
 
@@ -305,7 +306,8 @@ generate(const struct chat *c, const struct role *r,
 	g.err = &x.err;
 	g.model = request_model(c, r, o->model);
 	req = request_build(c, g.model, r->api);
-	if (r->num_ctx > 0 && r->api == API_OLLAMA) {
+	num_ctx = o->num_ctx > 0 ? o->num_ctx : r->num_ctx;
+	if (num_ctx > 0 && r->api == API_OLLAMA) {
 		/* One fixed num_ctx: a changing one makes Ollama reload. */
 		jv opts = jv_object_get(jv_copy(req), jv_string("options"));
 
@@ -314,7 +316,7 @@ generate(const struct chat *c, const struct role *r,
 			opts = jv_object();
 		}
 		opts = jv_object_set(opts, jv_string("num_ctx"),
-		    jv_number((double)r->num_ctx));
+		    jv_number((double)num_ctx));
 		req = jv_object_set(req, jv_string("options"), opts);
 	}
 	request_dump(req, &body);
@@ -348,8 +350,12 @@ generate(const struct chat *c, const struct role *r,
 		if (st == 0 && g.last != '\0' && g.last != '\n')
 			st = put(&g, "\n", 1);
 	}
-	if (st == 0)
+	o->prompt_eval_count = -1;
+	if (st == 0) {
 		log_stats(&x);
+		o->prompt_eval_count = (long)num(x.stream.final,
+		    "prompt_eval_count");
+	}
 	if (o->no_stream && st == 0) {
 		struct gen_opts now = *o;
 

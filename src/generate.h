@@ -23,6 +23,9 @@ struct gen_opts {
 	int no_stream;		/* write everything at the end */
 	int show_thinking;	/* print thinking, between <think> tags */
 	const char *model;	/* --model: overrides the request's */
+	long num_ctx;		/* options.num_ctx to send, if > 0; else the
+				   role's, if > 0 */
+	long prompt_eval_count;	/* out: from the final stats, or -1 */
 };
 
 /*
@@ -31,6 +34,6 @@ struct gen_opts {
  * final statistics.
  */
 int generate(const struct chat *c, const struct role *r,
-    const struct gen_opts *o, FILE *out, struct lr_err *e);
+    struct gen_opts *o, FILE *out, struct lr_err *e);
 
 #endif

@@ -236,6 +236,8 @@ make_chunks(const struct chat *c, int from, int to, struct buf *texts,
 			cur = new_chunk(cs, 0);
 		add_piece(cur, i, t->p, t->len, 1, 1, tk);
 	}
+	if (cur != NULL && o->close_last)
+		cur->closed = 1;
 }
 
 static void

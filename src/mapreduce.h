@@ -30,6 +30,7 @@ struct mr_opts {
 	size_t chunk_target;	/* tokens of a chunk's summary */
 	int jobs;		/* helper requests in flight */
 	int dry_run;		/* list the chunks, ask nothing */
+	int close_last;		/* summarize the last chunk too */
 	int progress;		/* "map 3/12" on stderr */
 };
 

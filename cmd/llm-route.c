@@ -1,0 +1,282 @@
+/*
+ * llm-route - answer a chat on GPU0 after condensing it on GPU1 as its
+ * size calls for: direct, summarize or map-reduce.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cli.h"
+#include "log.h"
+#include "route.h"
+
+enum {
+	OPT_GPU0_URL = OPT_CMD_BASE, OPT_GPU1_URL, OPT_HELPER_MODEL,
+	OPT_SET, OPT_A_MAX, OPT_B_MAX, OPT_DRY_RUN, OPT_PRINT_CONFIG,
+	OPT_JSON, OPT_NO_STREAM, OPT_SHOW_THINKING, OPT_TARGET, OPT_PRESERVE,
+	OPT_KEEP_LAST, OPT_SUMMARIZE_SYSTEM, OPT_EXTRACTIVE,
+	OPT_ON_HELPER_FAILURE, OPT_CHUNK_TOKENS, OPT_CHUNK_TARGET, OPT_JOBS,
+	OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX
+};
+
+static const struct option longopts[] = {
+	CLI_COMMON_OPTIONS,
+	{ "gpu0-url", required_argument, NULL, OPT_GPU0_URL },
+	{ "gpu1-url", required_argument, NULL, OPT_GPU1_URL },
+	{ "model", required_argument, NULL, OPT_MODEL },
+	{ "helper-model", required_argument, NULL, OPT_HELPER_MODEL },
+	{ "num-ctx", required_argument, NULL, OPT_NUM_CTX },
+	{ "set", required_argument, NULL, OPT_SET },
+	{ "a-max", required_argument, NULL, OPT_A_MAX },
+	{ "b-max", required_argument, NULL, OPT_B_MAX },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "explain", no_argument, NULL, OPT_DRY_RUN },
+	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "no-stream", no_argument, NULL, OPT_NO_STREAM },
+	{ "show-thinking", no_argument, NULL, OPT_SHOW_THINKING },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "preserve", required_argument, NULL, OPT_PRESERVE },
+	{ "keep-last", required_argument, NULL, OPT_KEEP_LAST },
+	{ "summarize-system", no_argument, NULL, OPT_SUMMARIZE_SYSTEM },
+	{ "extractive", no_argument, NULL, OPT_EXTRACTIVE },
+	{ "on-helper-failure", required_argument, NULL,
+	    OPT_ON_HELPER_FAILURE },
+	{ "chunk-tokens", required_argument, NULL, OPT_CHUNK_TOKENS },
+	{ "chunk-target", required_argument, NULL, OPT_CHUNK_TARGET },
+	{ "jobs", required_argument, NULL, OPT_JOBS },
+	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+	{ "cache-max", required_argument, NULL, OPT_CACHE_MAX },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+usage(void)
+{
+	printf("usage: %s [options] < chat\n"
+"Answer a chat on GPU0, first condensing it on GPU1 as its size calls for:\n"
+"below A_MAX tokens direct, below B_MAX summarized, else map-reduced.\n\n"
+"  -n, --dry-run, --explain\n"
+"                          print the decision and its numbers, ask nothing\n"
+"      --print-config      print every setting and where it came from\n"
+"      --a-max N           direct below N tokens (default 2000)\n"
+"      --b-max N           summarize below N tokens (default 6000)\n"
+"      --gpu0-url URL      the answering server(s), comma-separated\n"
+"      --gpu1-url URL      the helper server(s), comma-separated\n"
+"      --model NAME        the answering model, instead of the request's\n"
+"      --helper-model NAME the helper's model\n"
+"      --num-ctx N         GPU0's context window (default: the request's\n"
+"                          num_ctx, else the model's from /api/show)\n"
+"      --set KEY=VALUE     any configuration key (see llm-route(1))\n"
+"      --json              write Ollama NDJSON lines instead of text\n"
+"      --no-stream         write the answer only when it is complete\n"
+"      --show-thinking     also print the model's thinking\n"
+"      --target N          tokens of the summary (default 500, or 1000\n"
+"                          when map-reduced)\n"
+"      --preserve N        tokens of code, paths and errors kept verbatim\n"
+"      --keep-last N       keep at least the last N messages (default 4)\n"
+"      --summarize-system  condense system messages too\n"
+"      --extractive        condense without the helper model\n"
+"      --on-helper-failure MODE\n"
+"                          extractive (default), direct or fail\n"
+"      --chunk-tokens N    map-reduce chunks of at most N tokens (3000)\n"
+"      --chunk-target N    tokens of a chunk's summary (300)\n"
+"      --jobs N            helper requests in flight (2)\n"
+"      --no-cache          neither read nor write the summary cache\n"
+"      --cache-dir DIR     the cache (default $XDG_CACHE_HOME/llm-route)\n"
+"      --cache-max SIZE    evict the oldest entries past SIZE (64M)\n"
+CLI_COMMON_HELP, lr_prog());
+}
+
+static size_t
+number_arg(const char *flag, const char *arg, long min)
+{
+	const char *why;
+	long v;
+
+	if (lr_parse_long(arg, min, 10000000L, &v, &why) != 0)
+		lr_usage_error("%s: bad value '%s': %s", flag, arg, why);
+	return (size_t)v;
+}
+
+/* Settings from flags, applied after the config file and environment. */
+struct flagset {
+	const char *key[64];
+	const char *val[64];
+	const char *flag[64];
+	int n;
+};
+
+static void
+flag_set(struct flagset *f, const char *key, const char *val,
+    const char *flag)
+{
+	if (f->n == 64)
+		lr_usage_error("too many settings");
+	f->key[f->n] = key;
+	f->val[f->n] = val;
+	f->flag[f->n++] = flag;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct cli o;
+	struct config cfg;
+	struct route_opts ro;
+	struct flagset fs;
+	struct cache cache;
+	struct buf in = BUF_INIT;
+	struct chat c;
+	struct lr_err e;
+	const char *cache_dir = NULL, *why;
+	char *eq;
+	size_t cache_max = CACHE_MAX, n;
+	int ch, st, m, no_cache = 0, print_config = 0;
+
+	lr_setprog(argv[0]);
+	cli_init(&o, GPU0);
+	route_opts_init(&ro);
+	memset(&fs, 0, sizeof(fs));
+	while ((ch = getopt_long(argc, argv, ":hVvqn", longopts, NULL)) != -1) {
+		if (ch != OPT_NUM_CTX && cli_option(&o, ch, optarg, usage))
+			continue;
+		switch (ch) {
+		case OPT_GPU0_URL:
+			flag_set(&fs, "gpu0_url", optarg, "--gpu0-url");
+			break;
+		case OPT_GPU1_URL:
+			flag_set(&fs, "gpu1_url", optarg, "--gpu1-url");
+			break;
+		case OPT_HELPER_MODEL:
+			if (*optarg == '\0')
+				lr_usage_error("--helper-model: empty name");
+			ro.b.model = ro.mr.c.model = optarg;
+			break;
+		case OPT_NUM_CTX:
+			flag_set(&fs, "gpu0_num_ctx", optarg, "--num-ctx");
+			break;
+		case OPT_SET:
+			if ((eq = strchr(optarg, '=')) == NULL)
+				lr_usage_error("--set: expected KEY=VALUE, not "
+				    "'%s'", optarg);
+			*eq = '\0';
+			flag_set(&fs, optarg, eq + 1, "--set");
+			break;
+		case OPT_A_MAX:
+			flag_set(&fs, "a_max", optarg, "--a-max");
+			break;
+		case OPT_B_MAX:
+			flag_set(&fs, "b_max", optarg, "--b-max");
+			break;
+		case 'n':
+		case OPT_DRY_RUN:
+			ro.dry_run = 1;
+			break;
+		case OPT_PRINT_CONFIG:
+			print_config = 1;
+			break;
+		case OPT_JSON:
+			ro.gen.json = 1;
+			break;
+		case OPT_NO_STREAM:
+			ro.gen.no_stream = 1;
+			break;
+		case OPT_SHOW_THINKING:
+			ro.gen.show_thinking = 1;
+			break;
+		case OPT_TARGET:
+			n = number_arg("--target", optarg, 1);
+			ro.b.target = ro.mr.c.target = n;
+			break;
+		case OPT_PRESERVE:
+			n = number_arg("--preserve", optarg, 0);
+			ro.b.preserve = ro.mr.c.preserve = n;
+			break;
+		case OPT_KEEP_LAST:
+			n = number_arg("--keep-last", optarg, 0);
+			ro.b.keep_last = ro.mr.c.keep_last = (int)n;
+			break;
+		case OPT_SUMMARIZE_SYSTEM:
+			ro.b.summarize_system = ro.mr.c.summarize_system = 1;
+			break;
+		case OPT_EXTRACTIVE:
+			ro.b.extractive = ro.mr.c.extractive = 1;
+			break;
+		case OPT_ON_HELPER_FAILURE:
+			if ((m = condense_on_failure_parse(optarg)) < 0)
+				lr_usage_error("--on-helper-failure: unknown "
+				    "mode '%s' (extractive, direct or fail)",
+				    optarg);
+			ro.b.on_failure = ro.mr.c.on_failure =
+			    (enum on_failure)m;
+			break;
+		case OPT_CHUNK_TOKENS:
+			ro.mr.chunk_tokens = number_arg("--chunk-tokens",
+			    optarg, 100);
+			break;
+		case OPT_CHUNK_TARGET:
+			ro.mr.chunk_target = number_arg("--chunk-target",
+			    optarg, 1);
+			break;
+		case OPT_JOBS:
+			ro.mr.jobs = (int)number_arg("--jobs", optarg, 1);
+			if (ro.mr.jobs > 64)
+				lr_usage_error("--jobs: at most 64");
+			break;
+		case OPT_NO_CACHE:
+			no_cache = 1;
+			break;
+		case OPT_CACHE_DIR:
+			if (*optarg == '\0')
+				lr_usage_error("--cache-dir: empty name");
+			cache_dir = optarg;
+			break;
+		case OPT_CACHE_MAX:
+			if (lr_parse_size(optarg, &cache_max, &why) != 0)
+				lr_usage_error("--cache-max: bad size '%s': %s",
+				    optarg, why);
+			break;
+		default:
+			cli_bad_option(ch, argv, longopts);
+		}
+	}
+	if (optind < argc)
+		lr_usage_error("unexpected argument '%s' (the chat is read "
+		    "from stdin)", argv[optind]);
+	if (ro.mr.chunk_target >= ro.mr.chunk_tokens)
+		lr_usage_error("--chunk-target (%zu) must be smaller than "
+		    "--chunk-tokens (%zu)", ro.mr.chunk_target,
+		    ro.mr.chunk_tokens);
+	cli_setup(&o, &cfg);
+	for (m = 0; m < fs.n; m++)
+		if (config_set(&cfg, fs.key[m], fs.val[m], fs.flag[m], &e))
+			lr_usage_error("%s", e.msg);
+	if (config_check(&cfg, &e) != 0)
+		lr_die_err(&e);
+	if (print_config) {
+		if (cfg.path != NULL)
+			printf("# config file: %s\n", cfg.path);
+		config_print(&cfg, stdout);
+		config_free(&cfg);
+		cli_exit(LR_OK, NULL);
+	}
+	ro.gen.model = o.model;
+	ro.mr.progress = isatty(STDERR_FILENO) && !o.quiet && !log_enabled();
+	backend_signals();
+	memset(&cache, 0, sizeof(cache));
+	if (!no_cache && cache_open(&cache, cache_dir, cache_max, &e) != 0)
+		lr_die_err(&e);
+	cli_read_chat(&o, &in, &c);
+	backend_global_init();
+	st = route(&c, in.p, in.len, &cfg, &ro, &cache, stdout, &e);
+	cache_close(&cache);
+	chat_free(&c);
+	buf_free(&in);
+	config_free(&cfg);
+	backend_global_cleanup();
+	cli_exit(st, st != 0 ? &e : NULL);
+}

@@ -1,0 +1,237 @@
+/*
+ * route.c - estimate, condense by thresholds, fit the context, answer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "measure.h"
+#include "request.h"
+#include "route.h"
+
+void
+route_opts_init(struct route_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	condense_opts_init(&o->b);
+	mr_opts_init(&o->mr);
+	o->gen.prompt_eval_count = -1;
+	o->method = EST_QWEN;
+}
+
+static long
+request_option(const struct chat *c, const char *key)
+{
+	jv opts, v;
+	long n = 0;
+
+	if (jv_get_kind(c->doc) != JV_KIND_OBJECT)
+		return 0;
+	opts = jv_object_get(jv_copy(c->doc), jv_string("options"));
+	if (jv_get_kind(opts) == JV_KIND_OBJECT) {
+		v = jv_object_get(opts, jv_string(key));
+		if (jv_get_kind(v) == JV_KIND_NUMBER &&
+		    jv_number_value(v) > 0 && jv_number_value(v) < 1e9)
+			n = (long)jv_number_value(v);
+		jv_free(v);
+	} else
+		jv_free(opts);
+	return n;
+}
+
+/*
+ * GPU0's context window for model: configured, else the client's
+ * options.num_ctx, else the model's from /api/show (remembered in the
+ * cache), else 0 (unknown).  *from says which.
+ */
+static long
+context_window(const struct chat *c, const struct role *r, const char *model,
+    struct cache *cache, int ask, const char **from)
+{
+	const char *parts[3];
+	size_t lens[3];
+	char key[CACHE_KEY_LEN + 1];
+	struct buf b = BUF_INIT;
+	struct lr_err e;
+	long n;
+
+	*from = "configuration";
+	if (r->num_ctx > 0)
+		return r->num_ctx;
+	*from = "request";
+	if ((n = request_option(c, "num_ctx")) > 0)
+		return n;
+	*from = "unknown";
+	if (r->api != API_OLLAMA || r->nurls == 0)
+		return 0;
+	parts[0] = "context_length";
+	parts[1] = r->urls[0];
+	parts[2] = model;
+	lens[0] = strlen(parts[0]);
+	lens[1] = strlen(parts[1]);
+	lens[2] = strlen(parts[2]);
+	cache_key(parts, lens, 3, key);
+	if (cache_get(cache, key, &b)) {
+		n = strtol(buf_str(&b), NULL, 10);
+		buf_free(&b);
+		if (n > 0) {
+			*from = "cache";
+			return n;
+		}
+	}
+	buf_free(&b);
+	if (!ask)
+		return 0;
+	if (backend_context_length(r, model, &n, &e) != 0) {
+		lr_warn("%s; GPU0's context window is unknown", e.msg);
+		return 0;
+	}
+	buf_printf(&b, "%ld", n);
+	cache_put(cache, key, b.p, b.len);
+	buf_free(&b);
+	*from = "/api/show";
+	return n;
+}
+
+static int
+dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
+    const struct route_opts *o, struct cache *cache, FILE *out)
+{
+	const struct role *g0 = &cfg->role[GPU0], *g1 = &cfg->role[GPU1];
+	const char *model = request_model(c, g0, o->gen.model), *from;
+	long ctx = context_window(c, g0, model, cache, 0, &from);
+	jv r, v;
+
+	r = measure_report(c, o->method, cfg->a_max, cfg->b_max, rawlen, 0);
+	v = jv_object_set(jv_object(), jv_string("url"),
+	    jv_string(g0->urls[0]));
+	v = jv_object_set(v, jv_string("model"), jv_string(model));
+	v = jv_object_set(v, jv_string("num_ctx"), ctx > 0 ?
+	    jv_number((double)ctx) : jv_null());
+	v = jv_object_set(v, jv_string("num_ctx_from"), jv_string(from));
+	r = jv_object_set(r, jv_string("gpu0"), v);
+	v = jv_object_set(jv_object(), jv_string("url"),
+	    jv_string(g1->urls[0]));
+	v = jv_object_set(v, jv_string("model"), jv_string(
+	    o->b.model != NULL ? o->b.model : g1->model));
+	r = jv_object_set(r, jv_string("gpu1"), v);
+	v = jv_dump_string(r, JV_PRINT_PRETTY | JV_PRINT_INDENT_FLAGS(2));
+	fprintf(out, "%s\n", jv_string_value(v));
+	jv_free(v);
+	return 0;
+}
+
+/*
+ * Condensing harder, try by try: the last chunk summarized too, smaller
+ * targets, chunks and tails.
+ */
+static void
+harder(struct route_opts *h, const struct route_opts *o, int k)
+{
+	*h = *o;
+	h->mr.c.target = o->mr.c.target >> k;
+	h->mr.c.preserve = o->mr.c.preserve >> k;
+	h->mr.chunk_tokens = o->mr.chunk_tokens >> (k > 1 ? k - 1 : 0);
+	h->mr.chunk_target = o->mr.chunk_target >> k;
+	if (h->mr.chunk_tokens < 500)
+		h->mr.chunk_tokens = 500;
+	if (h->mr.chunk_target < 32)
+		h->mr.chunk_target = 32;
+	if (h->mr.c.target < 64)
+		h->mr.c.target = 64;
+	h->mr.c.keep_last = k > 1 ? 1 : 2;
+	h->mr.close_last = 1;
+}
+
+int
+route(const struct chat *c, const char *raw, size_t rawlen,
+    const struct config *cfg, struct route_opts *o, struct cache *cache,
+    FILE *out, struct lr_err *e)
+{
+	const struct role *g0 = &cfg->role[GPU0], *g1 = &cfg->role[GPU1];
+	struct condense_result res;
+	struct route_opts h;
+	struct buf cond = BUF_INIT;
+	struct chat c2;
+	const struct chat *use = NULL;
+	enum strategy s;
+	size_t tokens, need = 0, reserve;
+	const char *model, *from;
+	long ctx, pec;
+	int k, st = 0;
+
+	tokens = measure_tokens(c, o->method);
+	s = strategy_pick(tokens, cfg->a_max, cfg->b_max);
+	log_event(LOG_INFO, "route", "tokens", 'i', (long)tokens,
+	    "a_max", 'i', cfg->a_max, "b_max", 'i', cfg->b_max,
+	    "strategy", 's', strategy_name(s), (const char *)NULL);
+	if (o->dry_run)
+		return dry_run(c, rawlen, cfg, o, cache, out);
+	model = request_model(c, g0, o->gen.model);
+	ctx = context_window(c, g0, model, cache, 1, &from);
+	reserve = (size_t)request_option(c, "num_predict");
+	if (reserve == 0 || reserve > ROUTE_ANSWER_RESERVE * 8)
+		reserve = ROUTE_ANSWER_RESERVE;
+	if (ctx > 0 && reserve > (size_t)ctx / 2)
+		reserve = (size_t)ctx / 2;
+	for (k = 0; k < ROUTE_TRIES; k++) {
+		if (k == 0)
+			h = *o;
+		else {
+			if (s < STRAT_MAPREDUCE)
+				s++;
+			harder(&h, o, s == STRAT_MAPREDUCE ? k : 0);
+			lr_warn("the chat needs about %zu tokens with its "
+			    "answer, more than GPU0's context of %ld (%s): "
+			    "condensing harder (%s)", need, ctx, from,
+			    strategy_name(s));
+		}
+		buf_reset(&cond);
+		if (s == STRAT_DIRECT)
+			use = c;
+		else {
+			st = s == STRAT_SUMMARIZE ?
+			    condense_summarize(c, raw, rawlen, g1, &h.b, &cond,
+			    &res, e) :
+			    mapreduce(c, raw, rawlen, g1, &h.mr, cache, &cond,
+			    &res, e);
+			if (st != 0)
+				break;
+			/* What the next stage of the pipeline would read. */
+			if (chat_parse(cond.p, cond.len, c->shape == CHAT_TEXT,
+			    &c2, e) != 0) {
+				st = e->status;
+				break;
+			}
+			use = &c2;
+		}
+		need = measure_tokens(use, o->method) + reserve;
+		if (ctx <= 0 || need <= (size_t)ctx)
+			break;
+		if (use != c)
+			chat_free(&c2);
+		use = NULL;
+	}
+	if (st == 0 && use == NULL)
+		st = lr_seterr(e, LR_INPUT, "the chat needs about %zu tokens "
+		    "with its answer even condensed, more than GPU0's context "
+		    "of %ld tokens (num_ctx, from %s)", need, ctx, from);
+	if (st == 0) {
+		h.gen.num_ctx = ctx;
+		st = generate(use, g0, &h.gen, out, e);
+		o->gen.prompt_eval_count = pec = h.gen.prompt_eval_count;
+		/* Evidently truncated: far fewer tokens than were sent, at
+		 * about the context's size. */
+		if (st == 0 && pec >= 0 && (double)pec < 0.85 *
+		    (double)(need - reserve) && (ctx <= 0 ||
+		    (double)pec >= 0.9 * (double)ctx))
+			lr_warn("GPU0 evaluated %ld prompt tokens where about "
+			    "%zu were sent: the server evidently truncated the "
+			    "prompt (is its context window smaller than %zu?)",
+			    pec, need - reserve, need - reserve);
+	}
+	if (use != NULL && use != c)
+		chat_free(&c2);
+	buf_free(&cond);
+	return st;
+}

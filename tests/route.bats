@@ -1,0 +1,191 @@
+#!/usr/bin/env bats
+# llm-route: the same bytes as the pipeline in each band, thresholds from
+# each source, --dry-run, --print-config, the context window, truncation,
+# fallbacks and failover.
+
+load lib/common
+
+A=$CORPUS/swe-agent__function_calling_simple.json	# ~1900 tokens: direct
+B=$CORPUS/swe-agent__warmup.json			# ~4800: summarize
+C=$CORPUS/swe-agent__pydicom__pydicom-1458.json		# ~15000: map-reduce
+
+setup_file() {
+	fake_start GPU0
+	fake_start GPU1
+	fake_start ALT
+}
+
+teardown_file() {
+	fake_stop GPU0
+	fake_stop GPU1
+	fake_stop ALT
+}
+
+setup() {
+	fake_reset GPU0
+	fake_reset GPU1
+	fake_reset ALT
+	export LLM_GPU0_URL=$GPU0_URL LLM_GPU1_URL=$GPU1_URL
+	export XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/config
+}
+
+shows() {	# /api/show requests GPU0 had since the last reset
+	fake_requests GPU0 --all | jq -s 'map(select(.path == "/api/show")) | length'
+}
+
+@test "band A: the same bytes as llm-generate" {
+	run --separate-stderr llm-route <"$A"
+	assert_success
+	assert_output "$(llm-generate <"$A")"
+	assert_equal "$(fake_count GPU1)" 0
+	assert_equal "$(llm-route --json <"$A" | jq -c 'del(.created_at)')" "$(llm-generate --json <"$A" | jq -c 'del(.created_at)')"
+}
+
+@test "band B: the same bytes as llm-summarize | llm-generate" {
+	run --separate-stderr llm-route <"$B"
+	assert_success
+	assert_output "$(llm-summarize <"$B" | llm-generate)"
+	assert_equal "$(llm-route --target 200 --keep-last 2 <"$B")" "$(llm-summarize --target 200 --keep-last 2 <"$B" | llm-generate)"
+	# GPU0 got the condensed chat.
+	run fake_requests GPU0
+	[[ $(jq -r '.body.messages[0].content' <<<"${lines[0]}") == *"--- Earlier conversation (messages 2-11), condensed by llm-route ---"* ]]
+}
+
+@test "band C: the same bytes as llm-mapreduce | llm-generate" {
+	run --separate-stderr llm-route <"$C"
+	assert_success
+	assert_output "$(llm-mapreduce <"$C" | llm-generate)"
+	assert_equal "$(llm-route --extractive --no-cache <"$C")" "$(llm-mapreduce --extractive --no-cache <"$C" | llm-generate)"
+}
+
+@test "the band does not depend on stream" {
+	for s in true false; do
+		jq -c --argjson s $s '.stream = $s' "$B" | llm-route -v 2>"$BATS_TEST_TMPDIR/err" >/dev/null
+		grep -q ' route tokens=[0-9]* a_max=2000 b_max=6000 strategy=summarize$' "$BATS_TEST_TMPDIR/err"
+	done
+}
+
+@test "thresholds from flags, environment and config file, in that order" {
+	mkdir -p "$XDG_CONFIG_HOME/llm-route"
+	printf 'a_max = 100\nb_max = 200\n' >"$XDG_CONFIG_HOME/llm-route/config"
+	assert_equal "$(llm-route --dry-run <"$B" | jq -r .strategy)" mapreduce
+	assert_equal "$(LLM_ROUTE_B_MAX=9000 llm-route --dry-run <"$B" | jq -r .strategy)" summarize
+	assert_equal "$(LLM_ROUTE_A_MAX=10 LLM_ROUTE_B_MAX=9000 llm-route --a-max 5000 --dry-run <"$B" | jq -r .strategy)" direct
+	assert_equal "$(llm-route --set a_max=6000 --set b_max=7000 --dry-run <"$B" | jq -r .strategy)" direct
+	run --separate-stderr env LLM_ROUTE_A_MAX=4000 llm-route -v <"$B"
+	[[ $stderr == *" route tokens="*" a_max=4000 b_max=200 "* ]] || true
+}
+
+@test "--dry-run (and --explain): the decision and its numbers, no request at all" {
+	run --separate-stderr llm-route --dry-run <"$C"
+	assert_success
+	assert_equal "$(jq -c '[.strategy, .thresholds, .gpu0.url, .gpu0.model, .gpu1.model]' <<<"$output")" \
+		"[\"mapreduce\",{\"a_max\":2000,\"b_max\":6000},\"$GPU0_URL\",\"qwen2.5-coder:7b\",\"qwen3:1.7b\"]"
+	assert_equal "$(jq -r .tokens <<<"$output")" "$(llm-estimate -n <"$C")"
+	assert_equal "$(llm-route --explain <"$C")" "$output"
+	assert_equal "$(fake_requests GPU0 --all | wc -l) $(fake_requests GPU1 --all | wc -l)" "0 0"
+}
+
+@test "--print-config: every setting and where it came from" {
+	mkdir -p "$XDG_CONFIG_HOME/llm-route"
+	printf 'gpu1_model = small:1b\n' >"$XDG_CONFIG_HOME/llm-route/config"
+	run --separate-stderr env LLM_ROUTE_B_MAX=7000 llm-route --a-max 1500 --print-config
+	assert_success
+	assert_line "# config file: $XDG_CONFIG_HOME/llm-route/config"
+	assert_line "$(printf 'gpu0_url = %s\t# LLM_GPU0_URL' "$GPU0_URL")"
+	assert_line "$(printf 'gpu1_model = small:1b\t# %s/llm-route/config:1' "$XDG_CONFIG_HOME")"
+	assert_line "$(printf 'a_max = 1500\t# --a-max')"
+	assert_line "$(printf 'b_max = 7000\t# LLM_ROUTE_B_MAX')"
+	assert_line "$(printf 'gpu0_model = qwen2.5-coder:7b\t# default')"
+	run --separate-stderr llm-route --set bogus=1 --print-config
+	assert_equal "$status" 2
+	[[ ${stderr_lines[0]} == "llm-route: unknown setting bogus" ]]
+}
+
+@test "the context window: asked once from /api/show, remembered, the same num_ctx for every size" {
+	llm-route <"$A" >/dev/null
+	llm-route <"$B" >/dev/null
+	llm-route <"$C" >/dev/null
+	assert_equal "$(shows)" 1
+	assert_equal "$(fake_requests GPU0 | jq -r '.body.options.num_ctx' | sort -u)" 32768
+	# Configured wins over the request's, which wins over the model's.
+	jq -c '.options = {num_ctx: 16384}' "$A" | llm-route >/dev/null
+	jq -c '.options = {num_ctx: 16384}' "$A" | llm-route --num-ctx 20000 >/dev/null
+	assert_equal "$(fake_requests GPU0 | jq -r '.body.options.num_ctx' | tail -n 2 | paste -sd ' ')" "16384 20000"
+}
+
+@test "a chat that does not fit is condensed harder, or refused (status 3)" {
+	run --separate-stderr llm-route --num-ctx 3000 <"$B"
+	assert_success
+	[[ $stderr == "llm-route: the chat needs about "*" tokens with its answer, more than GPU0's context of 3000 (configuration): condensing harder (mapreduce)" ]] || fail "$stderr"
+	(( $(fake_requests GPU0 | jq '.prompt_tokens') <= 3000 ))
+	fake_reset GPU0
+	run --separate-stderr llm-route --num-ctx 600 <"$B"
+	assert_equal "$status" 3
+	[[ ${stderr_lines[-1]} =~ ^llm-route:\ the\ chat\ needs\ about\ [0-9]+\ tokens\ with\ its\ answer\ even\ condensed,\ more\ than\ GPU0\'s\ context\ of\ 600\ tokens ]] || fail "$stderr"
+	assert_equal "$output" ""
+	assert_equal "$(fake_count GPU0)" 0
+}
+
+@test "an evident truncation by the server is named" {
+	# An OpenAI-compatible server with a smaller context than the prompt
+	# cuts it silently; llm-route cannot know its window beforehand.
+	fake_control GPU0 '{"num_ctx": 1000}'
+	run --separate-stderr llm-route --set gpu0_api=openai <"$B"
+	assert_success
+	[[ $stderr == "llm-route: GPU0 evaluated 1000 prompt tokens where about "*" were sent: the server evidently truncated the prompt"* ]] || fail "$stderr"
+	fake_reset GPU0
+	run --separate-stderr llm-route --set gpu0_api=openai <"$B"
+	assert_equal "$stderr" ""
+}
+
+@test "helper down: extractive (default), direct or fail" {
+	run --separate-stderr llm-route --gpu1-url http://127.0.0.1:1 <"$B"
+	assert_success
+	[[ $stderr == *"; using the extractive summary" ]] || fail "$stderr"
+	assert_output "$(llm-summarize --extractive <"$B" | llm-generate)"
+	run --separate-stderr llm-route --gpu1-url http://127.0.0.1:1 --on-helper-failure=direct <"$B"
+	assert_success
+	assert_output "$(llm-generate <"$B")"
+	run --separate-stderr llm-route --gpu1-url http://127.0.0.1:1 --on-helper-failure=fail <"$B"
+	assert_fails 4 "GPU1 http://127.0.0.1:1/api/chat"
+	fake_control GPU1 '{"status": 500}'
+	run --separate-stderr llm-route --no-cache <"$C"
+	assert_success
+	[[ $stderr == *"; using the extractive summary for messages "* ]] || fail "$stderr"
+}
+
+@test "GPU0 down: status 4 and how to point at a server" {
+	run --separate-stderr llm-route --gpu0-url http://127.0.0.1:1 <"$A"
+	assert_equal "$status" 4
+	assert_equal "$output" ""
+	[[ ${stderr_lines[-1]} == "llm-route: GPU0 http://127.0.0.1:1/api/chat: "*"(is the server running? point GPU0 at it with --url or LLM_GPU0_URL or OLLAMA_HOST)" ]] || fail "$stderr"
+}
+
+@test "several URLs per role: the next on a refusal or a 5xx" {
+	run --separate-stderr llm-route --gpu0-url "http://127.0.0.1:1,$ALT_URL" <"$A"
+	assert_success
+	assert_equal "$(fake_count ALT)" 1
+	fake_control GPU1 '{"status": 503}'
+	run --separate-stderr llm-route --gpu1-url "$GPU1_URL,$ALT_URL" <"$B"
+	assert_success
+	[[ $stderr == "llm-route: GPU1 $GPU1_URL/api/chat: HTTP 503: "*"; trying $ALT_URL" ]] || fail "$stderr"
+	assert_equal "$(fake_count ALT)" 2
+}
+
+@test "-v and --log-json: one line per stage" {
+	run --separate-stderr llm-route --log-json <"$B"
+	assert_success
+	assert_equal "$(jq -r .event <<<"$stderr" | paste -sd ' ')" "route show split request condense request stats cache"
+	assert_equal "$(jq -r 'select(.event == "request") | .role' <<<"$stderr" | paste -sd ' ')" "GPU1 GPU0"
+}
+
+@test "bad input (status 3) and bad flags (status 2)" {
+	run --separate-stderr llm-route <<<'{"messages": [{"role": "user", "content": 5}]}'
+	assert_fails 3 'messages\[0\].content: expected a string or an array of parts, got a number$'
+	run --separate-stderr llm-route --set nokey </dev/null
+	assert_equal "$status" 2
+	run --separate-stderr llm-route --a-max 9000 </dev/null
+	assert_equal "$status" 2
+	assert_equal "$(fake_requests GPU0 --all | wc -l)" 0
+}
