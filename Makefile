@@ -100,6 +100,10 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)
 
+# Route the example conversations through canned demo backends.
+demo: all
+	@examples/demo.sh
+
 # Coverage-guided fuzzing (clang's libFuzzer) of every parser of outside
 # input, FUZZ_SECONDS per target; `make check` replays the seeds.
 FUZZ_SECONDS ?= 60
@@ -112,5 +116,5 @@ lint-man:
 clean:
 	rm -rf build bin build-san bin-san build-fuzz
 
-.PHONY: all check sanitize valgrind fuzz install uninstall deps lint-man clean
+.PHONY: all check sanitize valgrind fuzz demo install uninstall deps lint-man clean
 .SUFFIXES:

@@ -27,6 +27,7 @@ struct gen {
 	enum think_state ts;
 	int in_field_thinking;	/* --show-thinking printed "<think>" */
 	char last;		/* the last byte written, or 0 */
+	int ended;		/* the text's end is written */
 };
 
 static int
@@ -288,6 +289,29 @@ log_stats(const struct chat_xfer *x)
 	    (const char *)NULL);
 }
 
+/*
+ * The end of a text answer: a tag that never completed is text after
+ * all, an open --show-thinking block is closed, and the text ends with
+ * a newline, as a line of a filter does.
+ */
+static int
+text_end(void *ctx)
+{
+	struct gen *g = ctx;
+	int st = 0;
+
+	if (g->ended || g->o->json)
+		return 0;
+	g->ended = 1;
+	if (g->ts == T_START && g->pend.len > 0)
+		st = put(g, g->pend.p, g->pend.len);
+	if (st == 0 && g->in_field_thinking)
+		st = puts_(g, THINK_CLOSE "\n");
+	if (st == 0 && g->last != '\0' && g->last != '\n')
+		st = put(g, "\n", 1);
+	return st;
+}
+
 int
 generate(const struct chat *c, const struct role *r,
     struct gen_opts *o, FILE *out, struct lr_err *e)
@@ -331,8 +355,10 @@ generate(const struct chat *c, const struct role *r,
 		x.cb.delta = on_delta_json;
 		if (r->api == API_OLLAMA && !o->no_stream)
 			x.cb.line = on_line;
-	} else
+	} else {
 		x.cb.delta = on_delta;
+		x.cb.done = text_end;
+	}
 
 	st = backend_run(xs, 1, 1);
 	if (st == 0 && o->json && (o->no_stream || r->api == API_OPENAI)) {
@@ -340,16 +366,8 @@ generate(const struct chat *c, const struct role *r,
 		    buf_str(&x.stream.content) : "");
 		st = put_json(&g, fin);
 	}
-	if (st == 0 && !o->json) {
-		/* A tag that never completed is text after all. */
-		if (g.ts == T_START && g.pend.len > 0)
-			st = put(&g, g.pend.p, g.pend.len);
-		if (st == 0 && g.in_field_thinking)
-			st = puts_(&g, THINK_CLOSE "\n");
-		/* Text ends with a newline, as a line of a filter does. */
-		if (st == 0 && g.last != '\0' && g.last != '\n')
-			st = put(&g, "\n", 1);
-	}
+	if (st == 0)
+		st = text_end(&g);
 	o->prompt_eval_count = -1;
 	if (st == 0) {
 		log_stats(&x);

@@ -160,7 +160,7 @@ ollama_line(struct stream *s, const char *line, size_t len)
 	} else
 		jv_free(obj);
 	jv_free(d);
-	return 0;
+	return s->done && s->cb.done != NULL ? s->cb.done(s->cb.ctx) : 0;
 }
 
 /* Copy a number from OpenAI's usage into the final object. */
@@ -218,7 +218,7 @@ openai_line(struct stream *s, const char *line, size_t len)
 		s->final = jv_object_set(s->final, jv_string("done"),
 		    jv_true());
 		s->done = 1;
-		return 0;
+		return s->cb.done != NULL ? s->cb.done(s->cb.ctx) : 0;
 	}
 	obj = jv_parse_sized(line, (int)len);
 	if (jv_get_kind(obj) != JV_KIND_OBJECT) {

@@ -23,6 +23,8 @@ struct stream_cb {
 	    const char *thinking, size_t tlen);
 	/* Each Ollama line as received (without its newline), or NULL. */
 	int (*line)(void *ctx, const char *line, size_t len);
+	/* The final line (done:true, [DONE]) was seen, or NULL. */
+	int (*done)(void *ctx);
 	void *ctx;
 };
 

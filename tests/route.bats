@@ -72,8 +72,12 @@ shows() {	# /api/show requests GPU0 had since the last reset
 	assert_equal "$(LLM_ROUTE_B_MAX=9000 llm-route --dry-run <"$B" | jq -r .strategy)" summarize
 	assert_equal "$(LLM_ROUTE_A_MAX=10 LLM_ROUTE_B_MAX=9000 llm-route --a-max 5000 --dry-run <"$B" | jq -r .strategy)" direct
 	assert_equal "$(llm-route --set a_max=6000 --set b_max=7000 --dry-run <"$B" | jq -r .strategy)" direct
-	run --separate-stderr env LLM_ROUTE_A_MAX=4000 llm-route -v <"$B"
-	[[ $stderr == *" route tokens="*" a_max=4000 b_max=200 "* ]] || true
+	run --separate-stderr env LLM_ROUTE_A_MAX=4000 LLM_ROUTE_B_MAX=8000 llm-route -v <"$B"
+	assert_success
+	[[ ${stderr_lines[0]} == *" route tokens=4822 a_max=4000 b_max=8000 strategy=summarize" ]] || fail "$stderr"
+	# A_MAX over B_MAX, from different sources, is a configuration error.
+	run --separate-stderr env LLM_ROUTE_A_MAX=4000 llm-route <"$B"
+	assert_fails 2 "^llm-route: A_MAX \(4000, from LLM_ROUTE_A_MAX\) is greater than B_MAX \(200, from $XDG_CONFIG_HOME/llm-route/config:2\)$"
 }
 
 @test "--dry-run (and --explain): the decision and its numbers, no request at all" {

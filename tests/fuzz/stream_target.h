@@ -95,7 +95,7 @@ run(const char *p, size_t size, int mode, uint64_t seed, int fail_after,
     struct result *res)
 {
 	struct stream s;
-	struct stream_cb cb = { sink_delta, sink_line, NULL };
+	struct stream_cb cb = { sink_delta, sink_line, NULL, NULL };
 	size_t off = 0, k;
 	int r = 0;
 

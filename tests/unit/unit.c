@@ -54,7 +54,7 @@ feed(enum api_kind api, const char *text, size_t step, struct sink *s,
     struct lr_err *e)
 {
 	struct stream st;
-	struct stream_cb cb = { sink_delta, sink_line, NULL };
+	struct stream_cb cb = { sink_delta, sink_line, NULL, NULL };
 	size_t i, n = strlen(text);
 	int r = 0;
 
