@@ -15,14 +15,13 @@
 enum {
 	OPT_GPU0_URL = OPT_CMD_BASE, OPT_GPU1_URL, OPT_HELPER_MODEL,
 	OPT_SET, OPT_A_MAX, OPT_B_MAX, OPT_DRY_RUN, OPT_PRINT_CONFIG,
-	OPT_JSON, OPT_NO_STREAM, OPT_SHOW_THINKING, OPT_TARGET, OPT_PRESERVE,
-	OPT_KEEP_LAST, OPT_SUMMARIZE_SYSTEM, OPT_EXTRACTIVE,
-	OPT_ON_HELPER_FAILURE, OPT_CHUNK_TOKENS, OPT_CHUNK_TARGET, OPT_JOBS,
-	OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX
+	OPT_JSON, OPT_NO_STREAM, OPT_SHOW_THINKING
 };
 
 static const struct option longopts[] = {
 	CLI_COMMON_OPTIONS,
+	CLI_CONDENSE_OPTIONS,
+	CLI_MAPREDUCE_OPTIONS,
 	{ "gpu0-url", required_argument, NULL, OPT_GPU0_URL },
 	{ "gpu1-url", required_argument, NULL, OPT_GPU1_URL },
 	{ "model", required_argument, NULL, OPT_MODEL },
@@ -37,19 +36,6 @@ static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-stream", no_argument, NULL, OPT_NO_STREAM },
 	{ "show-thinking", no_argument, NULL, OPT_SHOW_THINKING },
-	{ "target", required_argument, NULL, OPT_TARGET },
-	{ "preserve", required_argument, NULL, OPT_PRESERVE },
-	{ "keep-last", required_argument, NULL, OPT_KEEP_LAST },
-	{ "summarize-system", no_argument, NULL, OPT_SUMMARIZE_SYSTEM },
-	{ "extractive", no_argument, NULL, OPT_EXTRACTIVE },
-	{ "on-helper-failure", required_argument, NULL,
-	    OPT_ON_HELPER_FAILURE },
-	{ "chunk-tokens", required_argument, NULL, OPT_CHUNK_TOKENS },
-	{ "chunk-target", required_argument, NULL, OPT_CHUNK_TARGET },
-	{ "jobs", required_argument, NULL, OPT_JOBS },
-	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
-	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
-	{ "cache-max", required_argument, NULL, OPT_CACHE_MAX },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -76,30 +62,9 @@ usage(void)
 "      --show-thinking     also print the model's thinking\n"
 "      --target N          tokens of the summary (default 500, or 1000\n"
 "                          when map-reduced)\n"
-"      --preserve N        tokens of code, paths and errors kept verbatim\n"
-"      --keep-last N       keep at least the last N messages (default 4)\n"
-"      --summarize-system  condense system messages too\n"
-"      --extractive        condense without the helper model\n"
-"      --on-helper-failure MODE\n"
-"                          extractive (default), direct or fail\n"
-"      --chunk-tokens N    map-reduce chunks of at most N tokens (3000)\n"
-"      --chunk-target N    tokens of a chunk's summary (300)\n"
-"      --jobs N            helper requests in flight (2)\n"
-"      --no-cache          neither read nor write the summary cache\n"
-"      --cache-dir DIR     the cache (default $XDG_CACHE_HOME/llm-route)\n"
-"      --cache-max SIZE    evict the oldest entries past SIZE (64M)\n"
+CLI_CONDENSE_HELP
+CLI_MAPREDUCE_HELP
 CLI_COMMON_HELP, lr_prog());
-}
-
-static size_t
-number_arg(const char *flag, const char *arg, long min)
-{
-	const char *why;
-	long v;
-
-	if (lr_parse_long(arg, min, 10000000L, &v, &why) != 0)
-		lr_usage_error("%s: bad value '%s': %s", flag, arg, why);
-	return (size_t)v;
 }
 
 /* Settings from flags, applied after the config file and environment. */
@@ -128,21 +93,23 @@ main(int argc, char *argv[])
 	struct config cfg;
 	struct route_opts ro;
 	struct flagset fs;
+	struct cli_cache cc = { 0, NULL, CACHE_MAX };
 	struct cache cache;
 	struct buf in = BUF_INIT;
 	struct chat c;
 	struct lr_err e;
-	const char *cache_dir = NULL, *why;
 	char *eq;
-	size_t cache_max = CACHE_MAX, n;
-	int ch, st, m, no_cache = 0, print_config = 0;
+	size_t n;
+	int ch, st, m, print_config = 0, target_set = 0;
 
 	lr_setprog(argv[0]);
 	cli_init(&o, GPU0);
 	route_opts_init(&ro);
 	memset(&fs, 0, sizeof(fs));
 	while ((ch = getopt_long(argc, argv, ":hVvqn", longopts, NULL)) != -1) {
-		if (ch != OPT_NUM_CTX && cli_option(&o, ch, optarg, usage))
+		if ((ch != OPT_NUM_CTX && cli_option(&o, ch, optarg, usage)) ||
+		    cli_condense_option(ch, optarg, &ro.b, &target_set) ||
+		    cli_mapreduce_option(ch, optarg, &ro.mr, &cc))
 			continue;
 		switch (ch) {
 		case OPT_GPU0_URL:
@@ -154,7 +121,7 @@ main(int argc, char *argv[])
 		case OPT_HELPER_MODEL:
 			if (*optarg == '\0')
 				lr_usage_error("--helper-model: empty name");
-			ro.b.model = ro.mr.c.model = optarg;
+			ro.b.model = optarg;
 			break;
 		case OPT_NUM_CTX:
 			flag_set(&fs, "gpu0_num_ctx", optarg, "--num-ctx");
@@ -188,58 +155,6 @@ main(int argc, char *argv[])
 		case OPT_SHOW_THINKING:
 			ro.gen.show_thinking = 1;
 			break;
-		case OPT_TARGET:
-			n = number_arg("--target", optarg, 1);
-			ro.b.target = ro.mr.c.target = n;
-			break;
-		case OPT_PRESERVE:
-			n = number_arg("--preserve", optarg, 0);
-			ro.b.preserve = ro.mr.c.preserve = n;
-			break;
-		case OPT_KEEP_LAST:
-			n = number_arg("--keep-last", optarg, 0);
-			ro.b.keep_last = ro.mr.c.keep_last = (int)n;
-			break;
-		case OPT_SUMMARIZE_SYSTEM:
-			ro.b.summarize_system = ro.mr.c.summarize_system = 1;
-			break;
-		case OPT_EXTRACTIVE:
-			ro.b.extractive = ro.mr.c.extractive = 1;
-			break;
-		case OPT_ON_HELPER_FAILURE:
-			if ((m = condense_on_failure_parse(optarg)) < 0)
-				lr_usage_error("--on-helper-failure: unknown "
-				    "mode '%s' (extractive, direct or fail)",
-				    optarg);
-			ro.b.on_failure = ro.mr.c.on_failure =
-			    (enum on_failure)m;
-			break;
-		case OPT_CHUNK_TOKENS:
-			ro.mr.chunk_tokens = number_arg("--chunk-tokens",
-			    optarg, 100);
-			break;
-		case OPT_CHUNK_TARGET:
-			ro.mr.chunk_target = number_arg("--chunk-target",
-			    optarg, 1);
-			break;
-		case OPT_JOBS:
-			ro.mr.jobs = (int)number_arg("--jobs", optarg, 1);
-			if (ro.mr.jobs > 64)
-				lr_usage_error("--jobs: at most 64");
-			break;
-		case OPT_NO_CACHE:
-			no_cache = 1;
-			break;
-		case OPT_CACHE_DIR:
-			if (*optarg == '\0')
-				lr_usage_error("--cache-dir: empty name");
-			cache_dir = optarg;
-			break;
-		case OPT_CACHE_MAX:
-			if (lr_parse_size(optarg, &cache_max, &why) != 0)
-				lr_usage_error("--cache-max: bad size '%s': %s",
-				    optarg, why);
-			break;
 		default:
 			cli_bad_option(ch, argv, longopts);
 		}
@@ -247,10 +162,13 @@ main(int argc, char *argv[])
 	if (optind < argc)
 		lr_usage_error("unexpected argument '%s' (the chat is read "
 		    "from stdin)", argv[optind]);
-	if (ro.mr.chunk_target >= ro.mr.chunk_tokens)
-		lr_usage_error("--chunk-target (%zu) must be smaller than "
-		    "--chunk-tokens (%zu)", ro.mr.chunk_target,
-		    ro.mr.chunk_tokens);
+	cli_mapreduce_check(&ro.mr);
+	/* The condensing flags hold for both strategies; --target only when
+	 * given, since their defaults differ. */
+	n = ro.mr.c.target;
+	ro.mr.c = ro.b;
+	if (!target_set)
+		ro.mr.c.target = n;
 	cli_setup(&o, &cfg);
 	for (m = 0; m < fs.n; m++)
 		if (config_set(&cfg, fs.key[m], fs.val[m], fs.flag[m], &e))
@@ -267,9 +185,7 @@ main(int argc, char *argv[])
 	ro.gen.model = o.model;
 	ro.mr.progress = isatty(STDERR_FILENO) && !o.quiet && !log_enabled();
 	backend_signals();
-	memset(&cache, 0, sizeof(cache));
-	if (!no_cache && cache_open(&cache, cache_dir, cache_max, &e) != 0)
-		lr_die_err(&e);
+	cli_cache_open(&cc, &cache);
 	cli_read_chat(&o, &in, &c);
 	backend_global_init();
 	st = route(&c, in.p, in.len, &cfg, &ro, &cache, stdout, &e);

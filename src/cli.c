@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cache.h"
 #include "cli.h"
+#include "condense.h"
 #include "generate.h"
 #include "log.h"
+#include "mapreduce.h"
 
 void
 cli_init(struct cli *o, int role)
@@ -117,6 +120,106 @@ cli_option(struct cli *o, int ch, const char *arg, void (*usage)(void))
 		return 1;
 	}
 	return 0;
+}
+
+size_t
+cli_number(const char *flag, const char *arg, long min)
+{
+	const char *why;
+	long v;
+
+	if (lr_parse_long(arg, min, 10000000L, &v, &why) != 0)
+		lr_usage_error("%s: bad value '%s': %s", flag, arg, why);
+	return (size_t)v;
+}
+
+int
+cli_condense_option(int ch, const char *arg, struct condense_opts *o,
+    int *target_set)
+{
+	int m;
+
+	switch (ch) {
+	case OPT_TARGET:
+		o->target = cli_number("--target", arg, 1);
+		if (target_set != NULL)
+			*target_set = 1;
+		return 1;
+	case OPT_PRESERVE:
+		o->preserve = cli_number("--preserve", arg, 0);
+		return 1;
+	case OPT_KEEP_LAST:
+		o->keep_last = (int)cli_number("--keep-last", arg, 0);
+		return 1;
+	case OPT_SUMMARIZE_SYSTEM:
+		o->summarize_system = 1;
+		return 1;
+	case OPT_EXTRACTIVE:
+		o->extractive = 1;
+		return 1;
+	case OPT_ON_HELPER_FAILURE:
+		if ((m = condense_on_failure_parse(arg)) < 0)
+			lr_usage_error("--on-helper-failure: unknown mode '%s' "
+			    "(extractive, direct or fail)", arg);
+		o->on_failure = (enum on_failure)m;
+		return 1;
+	}
+	return 0;
+}
+
+int
+cli_mapreduce_option(int ch, const char *arg, struct mr_opts *mo,
+    struct cli_cache *cc)
+{
+	const char *why;
+
+	switch (ch) {
+	case OPT_JOBS:
+		mo->jobs = (int)cli_number("--jobs", arg, 1);
+		if (mo->jobs > 64)
+			lr_usage_error("--jobs: at most 64");
+		return 1;
+	case OPT_CHUNK_TOKENS:
+		mo->chunk_tokens = cli_number("--chunk-tokens", arg, 100);
+		return 1;
+	case OPT_CHUNK_TARGET:
+		mo->chunk_target = cli_number("--chunk-target", arg, 1);
+		return 1;
+	case OPT_NO_CACHE:
+		cc->off = 1;
+		return 1;
+	case OPT_CACHE_DIR:
+		if (*arg == '\0')
+			lr_usage_error("--cache-dir: empty name");
+		cc->dir = arg;
+		return 1;
+	case OPT_CACHE_MAX:
+		if (lr_parse_size(arg, &cc->max, &why) != 0)
+			lr_usage_error("--cache-max: bad size '%s': %s", arg,
+			    why);
+		return 1;
+	}
+	return 0;
+}
+
+void
+cli_mapreduce_check(const struct mr_opts *mo)
+{
+	if (mo->chunk_target >= mo->chunk_tokens)
+		lr_usage_error("--chunk-target (%zu) must be smaller than "
+		    "--chunk-tokens (%zu)", mo->chunk_target,
+		    mo->chunk_tokens);
+}
+
+void
+cli_cache_open(const struct cli_cache *cc, struct cache *c)
+{
+	struct lr_err e;
+
+	memset(c, 0, sizeof(*c));
+	if (!cc->off && cache_open(c, cc->dir, cc->max ? cc->max : CACHE_MAX,
+	    &e) != 0)
+		lr_die_err(&e);
 }
 
 void

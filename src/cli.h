@@ -20,6 +20,9 @@ enum {
 	OPT_LOG_JSON = 256, OPT_MAX_INPUT, OPT_TEXT, OPT_GPU0, OPT_GPU1,
 	OPT_URL, OPT_MODEL, OPT_API, OPT_CONNECT_TIMEOUT,
 	OPT_FIRST_BYTE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_TIMEOUT, OPT_NUM_CTX,
+	OPT_TARGET, OPT_PRESERVE, OPT_KEEP_LAST, OPT_SUMMARIZE_SYSTEM,
+	OPT_EXTRACTIVE, OPT_ON_HELPER_FAILURE, OPT_JOBS, OPT_CHUNK_TOKENS,
+	OPT_CHUNK_TARGET, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX,
 	OPT_CMD_BASE = 300	/* a binary's own long-only options */
 };
 
@@ -45,6 +48,25 @@ enum {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
 	{ "num-ctx", required_argument, NULL, OPT_NUM_CTX }
 
+/* Condensing (llm-summarize, llm-mapreduce, llm-route). */
+#define CLI_CONDENSE_OPTIONS \
+	{ "target", required_argument, NULL, OPT_TARGET }, \
+	{ "preserve", required_argument, NULL, OPT_PRESERVE }, \
+	{ "keep-last", required_argument, NULL, OPT_KEEP_LAST }, \
+	{ "summarize-system", no_argument, NULL, OPT_SUMMARIZE_SYSTEM }, \
+	{ "extractive", no_argument, NULL, OPT_EXTRACTIVE }, \
+	{ "on-helper-failure", required_argument, NULL, \
+	    OPT_ON_HELPER_FAILURE }
+
+/* Map-reduce and its cache (llm-mapreduce, llm-route). */
+#define CLI_MAPREDUCE_OPTIONS \
+	{ "jobs", required_argument, NULL, OPT_JOBS }, \
+	{ "chunk-tokens", required_argument, NULL, OPT_CHUNK_TOKENS }, \
+	{ "chunk-target", required_argument, NULL, OPT_CHUNK_TARGET }, \
+	{ "no-cache", no_argument, NULL, OPT_NO_CACHE }, \
+	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR }, \
+	{ "cache-max", required_argument, NULL, OPT_CACHE_MAX }
+
 /* Help lines for the shared options, for each binary's --help. */
 #define CLI_COMMON_HELP \
 "  -v, --verbose           log each stage on stderr\n" \
@@ -69,6 +91,25 @@ enum {
 "      --timeout T         give up when the reply is not done within T\n" \
 "      --num-ctx N         the context window to ask the server for\n"
 
+/* The condensing help, after the binary's own --target line. */
+#define CLI_CONDENSE_HELP \
+"      --preserve N        tokens of code, paths and errors kept verbatim\n" \
+"                          (default 500)\n" \
+"      --keep-last N       keep at least the last N messages (default 4)\n" \
+"      --summarize-system  condense system messages too\n" \
+"      --extractive        no model: code, paths, errors and the most\n" \
+"                          informative sentences\n" \
+"      --on-helper-failure MODE\n" \
+"                          extractive (default), direct (unchanged) or fail\n"
+
+#define CLI_MAPREDUCE_HELP \
+"      --jobs N            helper requests in flight (default 2)\n" \
+"      --chunk-tokens N    tokens per chunk at most (default 3000)\n" \
+"      --chunk-target N    tokens of a chunk's summary (default 300)\n" \
+"      --no-cache          neither read nor write the summary cache\n" \
+"      --cache-dir DIR     the cache (default $XDG_CACHE_HOME/llm-route)\n" \
+"      --cache-max SIZE    evict the oldest entries past SIZE (default 64M)\n"
+
 struct cli {
 	int verbose, quiet, log_json, force_text;
 	size_t max_input;
@@ -77,6 +118,17 @@ struct cli {
 	const char *role_val[8];
 	int nrole_flags;
 	const char *model;		/* --model */
+};
+
+struct condense_opts;
+struct mr_opts;
+struct cache;
+
+/* The cache as the flags say. */
+struct cli_cache {
+	int off;		/* --no-cache */
+	const char *dir;	/* --cache-dir, or NULL */
+	size_t max;		/* --cache-max */
 };
 
 /* Defaults; role is the binary's default role. */
@@ -88,6 +140,27 @@ void cli_init(struct cli *o, int role);
  */
 int cli_option(struct cli *o, int ch, const char *arg,
     void (*usage)(void));
+
+/*
+ * A decimal option value in [min, 10000000]; a usage error otherwise.
+ */
+size_t cli_number(const char *flag, const char *arg, long min);
+
+/*
+ * Handle a condensing option (CLI_CONDENSE_OPTIONS) into o, or a
+ * map-reduce one (CLI_MAPREDUCE_OPTIONS) into mo and cc; return 1 when
+ * ch was one.  *target_set records an explicit --target.
+ */
+int cli_condense_option(int ch, const char *arg, struct condense_opts *o,
+    int *target_set);
+int cli_mapreduce_option(int ch, const char *arg, struct mr_opts *mo,
+    struct cli_cache *cc);
+
+/* Check the map-reduce flags together (usage error). */
+void cli_mapreduce_check(const struct mr_opts *mo);
+
+/* Open the cache as cc says; exits on an unusable --cache-dir. */
+void cli_cache_open(const struct cli_cache *cc, struct cache *c);
 
 /*
  * The usage error for what getopt_long returned as ch ('?' or ':';

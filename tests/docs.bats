@@ -168,6 +168,10 @@ fish_file_ok() {
 	man_matches_help llm-summarize
 }
 
+@test "llm-mapreduce: man page options = --help options" {
+	man_matches_help llm-mapreduce
+}
+
 @test "llm-estimate: bash completion options = --help options" {
 	same_opts llm-estimate bash
 }
@@ -178,6 +182,10 @@ fish_file_ok() {
 
 @test "llm-summarize: bash completion options = --help options" {
 	same_opts llm-summarize bash
+}
+
+@test "llm-mapreduce: bash completion options = --help options" {
+	same_opts llm-mapreduce bash
 }
 
 @test "llm-estimate: zsh completion options = --help options" {
@@ -192,6 +200,10 @@ fish_file_ok() {
 	same_opts llm-summarize zsh
 }
 
+@test "llm-mapreduce: zsh completion options = --help options" {
+	same_opts llm-mapreduce zsh
+}
+
 @test "llm-estimate: fish completion options = --help options" {
 	same_opts llm-estimate fish
 }
@@ -202,6 +214,10 @@ fish_file_ok() {
 
 @test "llm-summarize: fish completion options = --help options" {
 	same_opts llm-summarize fish
+}
+
+@test "llm-mapreduce: fish completion options = --help options" {
+	same_opts llm-mapreduce fish
 }
 
 @test "llm-estimate.1: mandoc -Tlint -W warning is clean" {
@@ -216,6 +232,10 @@ fish_file_ok() {
 	man_lint llm-summarize
 }
 
+@test "llm-mapreduce.1: mandoc -Tlint -W warning is clean" {
+	man_lint llm-mapreduce
+}
+
 @test "llm-estimate.1: the sections, and every exit status" {
 	man_sections llm-estimate
 }
@@ -226,6 +246,10 @@ fish_file_ok() {
 
 @test "llm-summarize.1: the sections, and every exit status" {
 	man_sections llm-summarize
+}
+
+@test "llm-mapreduce.1: the sections, and every exit status" {
+	man_sections llm-mapreduce
 }
 
 @test "llm-estimate --version prints name and version" {
@@ -240,6 +264,10 @@ fish_file_ok() {
 	version_is llm-summarize
 }
 
+@test "llm-mapreduce --version prints name and version" {
+	version_is llm-mapreduce
+}
+
 @test "llm-estimate: bash completion loads and offers the long options" {
 	bash_loads llm-estimate
 }
@@ -250,6 +278,10 @@ fish_file_ok() {
 
 @test "llm-summarize: bash completion loads and offers the long options" {
 	bash_loads llm-summarize
+}
+
+@test "llm-mapreduce: bash completion loads and offers the long options" {
+	bash_loads llm-mapreduce
 }
 
 @test "bash completion of option values: --method, --api, --on-helper-failure" {
@@ -280,14 +312,36 @@ fish_file_ok() {
 	assert_output ''
 }
 
+@test "llm-mapreduce: bash completion of option values" {
+	run bash_complete llm-mapreduce --on-helper-failure ''
+	assert_output $'extractive\ndirect\nfail'
+	run bash_complete llm-mapreduce --on-helper-failure=d
+	assert_output -- --on-helper-failure=direct
+	run bash_complete llm-mapreduce --api = o
+	assert_output $'ollama\nopenai'
+	for opt in --jobs --chunk-tokens --chunk-target --target --cache-max; do
+		run bash_complete llm-mapreduce "$opt" ''
+		assert_output ''
+	done
+	# --cache-dir: directories only.
+	mkdir -p "$BATS_TEST_TMPDIR/cd/sub"
+	touch "$BATS_TEST_TMPDIR/cd/file"
+	run bash_complete llm-mapreduce --cache-dir "$BATS_TEST_TMPDIR/cd/"
+	assert_output "$BATS_TEST_TMPDIR/cd/sub"
+	run bash_complete llm-mapreduce ''
+	assert_output ''
+}
+
 @test "zsh completion files: #compdef and _arguments" {
 	zsh_file_ok llm-estimate
 	zsh_file_ok llm-generate
 	zsh_file_ok llm-summarize
+	zsh_file_ok llm-mapreduce
 }
 
 @test "fish completion files: only complete -c lines for their program" {
 	fish_file_ok llm-estimate
 	fish_file_ok llm-generate
 	fish_file_ok llm-summarize
+	fish_file_ok llm-mapreduce
 }

@@ -68,3 +68,8 @@ check_examples() {
 @test "llm-summarize(1): every EXAMPLES command runs" {
 	check_examples man/llm-summarize.1
 }
+
+@test "llm-mapreduce(1): every EXAMPLES command runs" {
+	export XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache
+	check_examples man/llm-mapreduce.1
+}
