@@ -59,13 +59,17 @@ cache_open(struct cache *c, const char *dir, size_t max, struct lr_err *e)
 	else if ((x = getenv("HOME")) != NULL && *x != '\0')
 		buf_printf(&b, "%s/.cache/llm-route", x);
 	else {
-		lr_warn("no cache: neither XDG_CACHE_HOME nor HOME is set");
+		lr_warn("no cache: XDG_CACHE_HOME is not an absolute path and "
+		    "HOME is not set");
 		return 0;
 	}
+	errno = 0;
 	if (mkdirs(buf_str(&b)) != 0 || stat(b.p, &st) != 0 ||
 	    !S_ISDIR(st.st_mode) || access(b.p, W_OK | X_OK) != 0) {
 		int err = errno;
 
+		if (stat(b.p, &st) == 0 && !S_ISDIR(st.st_mode))
+			err = ENOTDIR;
 		if (dir != NULL) {
 			lr_seterr(e, LR_FAIL, "cache directory %s: %s", b.p,
 			    strerror(err ? err : ENOTDIR));
@@ -195,6 +199,15 @@ evict(struct cache *c)
 	if ((dp = opendir(c->dir)) == NULL)
 		return;
 	while ((d = readdir(dp)) != NULL) {
+		/* A temporary file a killed process left behind. */
+		if (strncmp(d->d_name, ".tmp.", 5) == 0) {
+			path = entry_path(c, d->d_name);
+			if (stat(path, &st) == 0 &&
+			    time(NULL) - st.st_mtime > 600)
+				unlink(path);
+			free(path);
+			continue;
+		}
 		if (strlen(d->d_name) != CACHE_KEY_LEN)
 			continue;
 		path = entry_path(c, d->d_name);

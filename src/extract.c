@@ -96,8 +96,8 @@ extract_free(struct items *it)
  * A fence line: returns its length in fence characters, else 0; *ch is
  * the character, *rest the offset after the fence.
  */
-static size_t
-fence(const char *s, size_t n, char *ch, size_t *rest)
+size_t
+extract_fence(const char *s, size_t n, char *ch, size_t *rest)
 {
 	size_t i = 0, k;
 
@@ -114,8 +114,8 @@ fence(const char *s, size_t n, char *ch, size_t *rest)
 	return k - i;
 }
 
-static int
-only_space(const char *s, size_t n)
+int
+extract_blank(const char *s, size_t n)
 {
 	size_t i;
 
@@ -315,7 +315,7 @@ extract_message(struct items *it, const char *text, size_t len, int msg,
 
 	for (; p < end; p = next) {
 		le = line_end(p, end, &next);
-		k = fence(p, (size_t)(le - p), &ch, &rest);
+		k = extract_fence(p, (size_t)(le - p), &ch, &rest);
 		if (code == NULL && k > 0) {
 			code = p;
 			fch = ch;
@@ -323,7 +323,7 @@ extract_message(struct items *it, const char *text, size_t len, int msg,
 			continue;
 		}
 		if (code != NULL && k >= flen && ch == fch &&
-		    only_space(p + rest, (size_t)(le - p) - rest)) {
+		    extract_blank(p + rest, (size_t)(le - p) - rest)) {
 			add_item(it, ITEM_CODE, msg, code, (size_t)(le - code),
 			    m);
 			code = NULL;
@@ -344,7 +344,7 @@ extract_message(struct items *it, const char *text, size_t len, int msg,
 					break;
 				q = qn;
 			}
-			if (q < end && fence(q, (size_t)(qe - q), &c2, &r2) == 0) {
+			if (q < end && extract_fence(q, (size_t)(qe - q), &c2, &r2) == 0) {
 				add_item(it, ITEM_ERROR, msg, start,
 				    (size_t)(qe - start), m);
 				/* Inside a code block, its lines go on as lines,
@@ -679,7 +679,7 @@ split_units(struct unit **v, int *n, int *cap, int msg, const char *text,
 
 	for (; p < end; p = next) {
 		le = line_end(p, end, &next);
-		k = fence(p, (size_t)(le - p), &ch, &rest);
+		k = extract_fence(p, (size_t)(le - p), &ch, &rest);
 		if (!incode && k > 0) {
 			incode = 1;
 			fch = ch;
@@ -688,7 +688,7 @@ split_units(struct unit **v, int *n, int *cap, int msg, const char *text,
 		}
 		if (incode) {
 			if (k >= flen && ch == fch &&
-			    only_space(p + rest, (size_t)(le - p) - rest))
+			    extract_blank(p + rest, (size_t)(le - p) - rest))
 				incode = 0;
 			continue;
 		}

@@ -34,6 +34,15 @@ struct items {
 	int n, cap;
 };
 
+/*
+ * A code fence line (``` or ~~~, at most three spaces in): its length in
+ * fence characters, else 0; *ch the character, *rest the offset after.
+ * A closing fence is at least as long, of the same character, with only
+ * blanks after it (extract_blank).
+ */
+size_t extract_fence(const char *s, size_t n, char *ch, size_t *rest);
+int extract_blank(const char *s, size_t n);
+
 /* Append the items of one message's text, in order of appearance. */
 void extract_message(struct items *it, const char *text, size_t len,
     int msg, enum est_method m);

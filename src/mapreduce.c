@@ -102,17 +102,6 @@ add_span(struct spans *s, size_t off, size_t len)
 	s->v[s->n++] = (struct span){ off, len };
 }
 
-static int
-is_fence(const char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && i < 3 && p[i] == ' ')
-		i++;
-	return n - i >= 3 && (memcmp(p + i, "```", 3) == 0 ||
-	    memcmp(p + i, "~~~", 3) == 0);
-}
-
 /*
  * The units of t at a level: 0, paragraphs (ending after a blank line
  * outside code blocks); 1, lines.
@@ -120,15 +109,22 @@ is_fence(const char *p, size_t n)
 static void
 units(const char *t, size_t len, int level, struct spans *out)
 {
-	size_t i = 0, start = 0, e;
+	size_t i = 0, start = 0, e, k, flen = 0, rest;
+	char ch, fch = 0;
 	int incode = 0;
 
 	while (i < len) {
 		const char *nl = memchr(t + i, '\n', len - i);
 
 		e = nl != NULL ? (size_t)(nl - t) + 1 : len;
-		if (is_fence(t + i, e - i))
-			incode = !incode;
+		k = extract_fence(t + i, e - i, &ch, &rest);
+		if (!incode && k > 0) {
+			incode = 1;
+			fch = ch;
+			flen = k;
+		} else if (incode && k >= flen && ch == fch &&
+		    extract_blank(t + i + rest, e - i - rest))
+			incode = 0;
 		if (level == 1 || (!incode && (e - i == 1 ||
 		    (e - i == 2 && t[i] == '\r')))) {
 			add_span(out, start, e - start);
@@ -410,7 +406,8 @@ dry_run(const struct chunks *cs, const struct mr_opts *o,
 		struct buf tmp = BUF_INIT;
 		const char *cached = "-";
 
-		if (k->closed) {
+		/* The cache is not used without it or without the helper. */
+		if (k->closed && cache->dir != NULL && !o->c.extractive) {
 			summary_key(model, o->chunk_target, k->transcript.p,
 			    k->transcript.len, k->key);
 			cached = cache_get(cache, k->key, &tmp) ? "hit" :
@@ -427,10 +424,25 @@ dry_run(const struct chunks *cs, const struct mr_opts *o,
  * The summary of the chunk summaries: their list when it is within the
  * target, else summaries of groups of them, level by level.
  */
+/* The extractive summary of a text (summaries of parts) within target. */
+static void
+text_extractive(const char *t, size_t len, size_t target, enum est_method m,
+    struct buf *out)
+{
+	struct xmsg x = { "summary", t, len };
+
+	buf_reset(out);
+	extract_summary(&x, 1, target, m, out);
+}
+
+/*
+ * Returns 0, a status (e set) for --on-helper-failure=fail, or -1 for
+ * =direct.
+ */
 static int
 reduce(struct buf *parts, int n, const struct role *helper,
     const struct mr_opts *o, struct cache *cache, struct buf *out,
-    int *levels)
+    int *levels, struct lr_err *e)
 {
 	struct buf *groups, *sums;
 	struct lr_err *errs;
@@ -470,16 +482,26 @@ reduce(struct buf *parts, int n, const struct role *helper,
 		gt = g == 1 ? o->c.target : o->c.target / (size_t)g;
 		if (gt < 64)
 			gt = 64;
-		st = summarize_all(groups, g, gt, helper, o, cache, sums,
-		    cached, failed, errs, "reduce");
+		for (i = 0; i < g; i++)
+			failed[i] = 0;
+		if (!o->c.extractive)
+			st = summarize_all(groups, g, gt, helper, o, cache,
+			    sums, cached, failed, errs, "reduce");
 		for (i = 0; i < g && st == 0; i++) {
-			if (failed[i]) {
-				lr_warn("%s; cutting that part of the summary "
-				    "instead", errs[i].msg);
-				buf_reset(&sums[i]);
-				buf_add(&sums[i], groups[i].p, extract_trim(
-				    groups[i].p, groups[i].len, gt,
-				    o->c.method));
+			if (failed[i] && o->c.on_failure == FAIL_FAIL) {
+				*e = errs[i];
+				st = e->status;
+			} else if (failed[i] && o->c.on_failure == FAIL_DIRECT) {
+				lr_warn("%s; passing the chat on unchanged",
+				    errs[i].msg);
+				st = -1;
+			} else if (failed[i] || o->c.extractive) {
+				if (failed[i])
+					lr_warn("%s; using the extractive "
+					    "summary of those parts",
+					    errs[i].msg);
+				text_extractive(groups[i].p, groups[i].len, gt,
+				    o->c.method, &sums[i]);
 			}
 		}
 		for (i = 0; i < n; i++)
@@ -498,11 +520,20 @@ reduce(struct buf *parts, int n, const struct role *helper,
 		log_event(LOG_INFO, "reduce", "level", 'i', (long)*levels,
 		    "parts", 'i', (long)g, "tokens_in", 'i', (long)total,
 		    (const char *)NULL);
-		if (st != 0)
+		if (st != 0) {
+			for (i = 0; i < n; i++)
+				buf_free(&parts[i]);
 			return st;
+		}
 	}
-	/* Still over after the last level: cut at a line end. */
-	out->len = extract_trim(out->p, out->len, o->c.target, o->c.method);
+	/* Still over after the last level: its most informative lines. */
+	if (total > o->c.target) {
+		struct buf all = *out;
+
+		*out = (struct buf)BUF_INIT;
+		text_extractive(all.p, all.len, o->c.target, o->c.method, out);
+		buf_free(&all);
+	}
 	for (i = 0; i < n; i++)
 		buf_free(&parts[i]);
 	return 0;
@@ -564,6 +595,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
     struct buf *out, struct condense_result *res, struct lr_err *e)
 {
 	struct split s, s2;
+	struct mr_opts eff;
 	struct chunks cs = { NULL, 0, 0 };
 	struct items it = { NULL, 0, 0 };
 	struct buf *texts, *tr = NULL, *sums = NULL, summary = BUF_INIT;
@@ -581,7 +613,23 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 		memset(&texts[i - s.sys_end], 0, sizeof(*texts));
 		condense_message_text(c, i, &texts[i - s.sys_end]);
 	}
-	make_chunks(c, s.sys_end, s.tail, texts, o, &cs);
+	/* A chunk, the prompt and the summary must fit the helper's
+	 * context, or Ollama cuts the prompt silently. */
+	eff = *o;
+	if (helper->num_ctx > 0) {
+		long room = helper->num_ctx - (long)(o->chunk_target +
+		    o->chunk_target / 2) - 400;
+
+		if (room < 100)
+			room = 100;
+		if ((long)eff.chunk_tokens > room) {
+			eff.chunk_tokens = (size_t)room;
+			log_event(LOG_INFO, "chunk_tokens", "lowered_to", 'i',
+			    room, "num_ctx", 'i', helper->num_ctx,
+			    (const char *)NULL);
+		}
+	}
+	make_chunks(c, s.sys_end, s.tail, texts, &eff, &cs);
 	for (i = 0; i < cs.n; i++) {
 		transcript(c, &cs.v[i]);
 		n += cs.v[i].closed;
@@ -657,8 +705,13 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 
 	/* Reduce; reduce() takes the parts in tr[]. */
 	res->how = "mapreduce";
-	st = reduce(tr, n, helper, o, cache, &summary, &levels);
+	st = reduce(tr, n, helper, o, cache, &summary, &levels, e);
 	ntr = 0;
+	if (st == -1) {
+		condense_unchanged(raw, rawlen, "the helper failed", out, res);
+		st = 0;
+		goto done;
+	}
 	if (st != 0)
 		goto done;
 	s2 = s;

@@ -233,3 +233,36 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	[[ ${stderr_lines[0]} == "llm-mapreduce: --chunk-target (5000) must be smaller than --chunk-tokens (3000)" ]]
 	assert_equal "$(fake_count GPU1)" 0
 }
+
+@test "--extractive asks no server at all, not even to reduce" {
+	run --separate-stderr llm-mapreduce --extractive --no-cache --target 300 --url http://127.0.0.1:1 <"$BIG"
+	assert_success
+	assert_equal "$stderr" ""
+	(( $(jq -r '.messages[0].content' <<<"$output" | sed -n '/^--- Earlier/,/^--- Kept/p' | llm-estimate -n --text) <= 330 ))
+}
+
+@test "a failed reduction follows --on-helper-failure" {
+	llm-mapreduce --target 10000 <"$BIG" >/dev/null	# the chunk summaries, cached
+	fake_control GPU1 '{"status": 500}'
+	run --separate-stderr llm-mapreduce --target 300 --on-helper-failure fail <"$BIG"
+	assert_fails 6 "HTTP 500"
+	run --separate-stderr llm-mapreduce --target 300 --on-helper-failure direct <"$BIG"
+	assert_success
+	assert_output "$(cat "$BIG")"
+	run --separate-stderr llm-mapreduce --target 300 <"$BIG"
+	assert_success
+	[[ $stderr == *"; using the extractive summary of those parts" ]] || fail "$stderr"
+	# The newest history is not lost: the last closed chunk's range is there.
+	last=$(llm-mapreduce --dry-run <"$BIG" | awk -F'\t' '$4 == "closed" { m = $2 } END { print m }')
+	[[ $(jq -r '.messages[0].content' <<<"$output") == *"Messages $last:"* ]] || fail "no Messages $last"
+}
+
+@test "chunks fit the helper's num_ctx" {
+	run --separate-stderr llm-mapreduce --dry-run --num-ctx 2048 <"$BIG"
+	assert_success
+	awk -F'\t' 'NR > 1 && $3 > 2048 - 450 - 400 { exit 1 }' <<<"$output"
+	run --separate-stderr llm-mapreduce --dry-run --no-cache <"$BIG"
+	assert_equal "$(cut -f 5 <<<"$output" | sort -u | paste -sd ' ')" "- cache"
+	run --separate-stderr llm-mapreduce --cache-dir /etc/passwd <"$BIG"
+	assert_fails 1 "^llm-mapreduce: cache directory /etc/passwd: Not a directory$"
+}
