@@ -488,11 +488,15 @@ extract_trim(const char *text, size_t len, size_t target, enum est_method m)
 	while (lo > 0 && lo < len &&
 	    ((unsigned char)text[lo] & 0xc0) == 0x80)
 		lo--;
-	/* Back to a line or sentence end in the last half, if any. */
+	/* Back to a line or sentence end in the last half, if any, else
+	 * to a space. */
 	for (i = lo; i > lo / 2; i--)
 		if (text[i - 1] == '\n' || (i >= 2 && text[i - 1] == ' ' &&
 		    (text[i - 2] == '.' || text[i - 2] == '!' ||
 		    text[i - 2] == '?')))
+			return i;
+	for (i = lo; i > lo / 2; i--)
+		if (text[i - 1] == ' ' || text[i - 1] == '\t')
 			return i;
 	return lo;
 }

@@ -76,7 +76,11 @@ struct xmsg {
 void extract_summary(const struct xmsg *msgs, int n, size_t target,
     enum est_method m, struct buf *out);
 
-/* Cut text to at most target tokens, at a line or sentence end. */
+/*
+ * The length of text's longest prefix within target tokens, ending at a
+ * line or sentence end in its second half, else at a space there, else
+ * at a UTF-8 character boundary.
+ */
 size_t extract_trim(const char *text, size_t len, size_t target,
     enum est_method m);
 
