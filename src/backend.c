@@ -235,6 +235,7 @@ finish(struct chat_xfer *x, CURLcode res)
 	struct priv *p = x->priv;
 	char msg[400], t[32];
 	const char *why;
+	long oserr = 0;
 
 	x->ms_total = lr_now_ms() - p->t_start;
 	x->ms_first = p->t_first != 0 ? p->t_first - p->t_start : -1;
@@ -249,9 +250,16 @@ finish(struct chat_xfer *x, CURLcode res)
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_SEND_ERROR:
+		/* The system's reason, without curl's timing. */
+		curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &oserr);
+		if (res == CURLE_COULDNT_CONNECT && oserr != 0)
+			snprintf(msg, sizeof(msg), "cannot connect: %s",
+			    strerror((int)oserr));
+		else
+			snprintf(msg, sizeof(msg), "%s", why);
 		return lr_seterr(&x->err, LR_UNREACHABLE, "%s: %s (is the "
-		    "server running? point %s at it with --url or LLM_%s_URL%s)",
-		    p->what, why, x->role->name, x->role->name,
+		    "server running? point %s at it with LLM_%s_URL%s)",
+		    p->what, msg, x->role->name, x->role->name,
 		    strcmp(x->role->name, "GPU0") == 0 ? " or OLLAMA_HOST" :
 		    "");
 	case CURLE_OPERATION_TIMEDOUT:

@@ -133,13 +133,17 @@ harder(struct route_opts *h, const struct route_opts *o, int k)
 	h->mr.c.preserve = o->mr.c.preserve >> k;
 	h->mr.chunk_tokens = o->mr.chunk_tokens >> (k > 1 ? k - 1 : 0);
 	h->mr.chunk_target = o->mr.chunk_target >> k;
+	/* Floors, but never above what was asked for. */
 	if (h->mr.chunk_tokens < 500)
-		h->mr.chunk_tokens = 500;
+		h->mr.chunk_tokens = o->mr.chunk_tokens < 500 ?
+		    o->mr.chunk_tokens : 500;
 	if (h->mr.chunk_target < 32)
-		h->mr.chunk_target = 32;
+		h->mr.chunk_target = o->mr.chunk_target < 32 ?
+		    o->mr.chunk_target : 32;
 	if (h->mr.c.target < 64)
-		h->mr.c.target = 64;
-	h->mr.c.keep_last = k > 1 ? 1 : 2;
+		h->mr.c.target = o->mr.c.target < 64 ? o->mr.c.target : 64;
+	if (h->mr.c.keep_last > (k > 1 ? 1 : 2))
+		h->mr.c.keep_last = k > 1 ? 1 : 2;
 	h->mr.close_last = 1;
 }
 
@@ -169,9 +173,13 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		return dry_run(c, rawlen, cfg, o, cache, out);
 	model = request_model(c, g0, o->gen.model);
 	ctx = context_window(c, g0, model, cache, 1, &from);
+	/* Room for the answer: num_predict (at most 8 times the default),
+	 * or the default for none, -1 (no limit) or -2 (fill the context). */
 	reserve = (size_t)request_option(c, "num_predict");
-	if (reserve == 0 || reserve > ROUTE_ANSWER_RESERVE * 8)
+	if (reserve == 0)
 		reserve = ROUTE_ANSWER_RESERVE;
+	if (reserve > ROUTE_ANSWER_RESERVE * 8)
+		reserve = ROUTE_ANSWER_RESERVE * 8;
 	if (ctx > 0 && reserve > (size_t)ctx / 2)
 		reserve = (size_t)ctx / 2;
 	for (k = 0; k < ROUTE_TRIES; k++) {
@@ -182,9 +190,9 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 				s++;
 			harder(&h, o, s == STRAT_MAPREDUCE ? k : 0);
 			lr_warn("the chat needs about %zu tokens with its "
-			    "answer, more than GPU0's context of %ld (%s): "
-			    "condensing harder (%s)", need, ctx, from,
-			    strategy_name(s));
+			    "answer, more than GPU0's context of %ld tokens "
+			    "(num_ctx, from %s): condensing harder (%s)", need,
+			    ctx, from, strategy_name(s));
 		}
 		buf_reset(&cond);
 		if (s == STRAT_DIRECT)

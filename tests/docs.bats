@@ -172,6 +172,10 @@ fish_file_ok() {
 	man_matches_help llm-mapreduce
 }
 
+@test "llm-route: man page options = --help options" {
+	man_matches_help llm-route
+}
+
 @test "llm-estimate: bash completion options = --help options" {
 	same_opts llm-estimate bash
 }
@@ -186,6 +190,10 @@ fish_file_ok() {
 
 @test "llm-mapreduce: bash completion options = --help options" {
 	same_opts llm-mapreduce bash
+}
+
+@test "llm-route: bash completion options = --help options" {
+	same_opts llm-route bash
 }
 
 @test "llm-estimate: zsh completion options = --help options" {
@@ -204,6 +212,10 @@ fish_file_ok() {
 	same_opts llm-mapreduce zsh
 }
 
+@test "llm-route: zsh completion options = --help options" {
+	same_opts llm-route zsh
+}
+
 @test "llm-estimate: fish completion options = --help options" {
 	same_opts llm-estimate fish
 }
@@ -218,6 +230,10 @@ fish_file_ok() {
 
 @test "llm-mapreduce: fish completion options = --help options" {
 	same_opts llm-mapreduce fish
+}
+
+@test "llm-route: fish completion options = --help options" {
+	same_opts llm-route fish
 }
 
 @test "llm-estimate.1: mandoc -Tlint -W warning is clean" {
@@ -236,6 +252,10 @@ fish_file_ok() {
 	man_lint llm-mapreduce
 }
 
+@test "llm-route.1: mandoc -Tlint -W warning is clean" {
+	man_lint llm-route
+}
+
 @test "llm-estimate.1: the sections, and every exit status" {
 	man_sections llm-estimate
 }
@@ -250,6 +270,10 @@ fish_file_ok() {
 
 @test "llm-mapreduce.1: the sections, and every exit status" {
 	man_sections llm-mapreduce
+}
+
+@test "llm-route.1: the sections, and every exit status" {
+	man_sections llm-route
 }
 
 @test "llm-estimate --version prints name and version" {
@@ -268,6 +292,10 @@ fish_file_ok() {
 	version_is llm-mapreduce
 }
 
+@test "llm-route --version prints name and version" {
+	version_is llm-route
+}
+
 @test "llm-estimate: bash completion loads and offers the long options" {
 	bash_loads llm-estimate
 }
@@ -282,6 +310,10 @@ fish_file_ok() {
 
 @test "llm-mapreduce: bash completion loads and offers the long options" {
 	bash_loads llm-mapreduce
+}
+
+@test "llm-route: bash completion loads and offers the long options" {
+	bash_loads llm-route
 }
 
 @test "bash completion of option values: --method, --api, --on-helper-failure" {
@@ -332,11 +364,70 @@ fish_file_ok() {
 	assert_output ''
 }
 
+@test "llm-route: bash completion of option values, and --set KEY=VALUE" {
+	run bash_complete llm-route --on-helper-failure ''
+	assert_output $'extractive\ndirect\nfail'
+	run bash_complete llm-route --on-helper-failure=e
+	assert_output -- --on-helper-failure=extractive
+	for opt in --a-max --b-max --gpu0-url --gpu1-url --model --helper-model \
+	    --num-ctx --target --jobs --chunk-tokens --chunk-target --cache-max; do
+		run bash_complete llm-route "$opt" ''
+		assert_output ''
+	done
+	# --set offers every key of the configuration table, as KEY=.
+	run bash_complete llm-route --set ''
+	assert_output "$(llm-route --print-config | sed -n 's/^\([a-z0-9_]*\) = .*/\1=/p')"
+	run bash_complete llm-route --set gpu1_n
+	assert_output gpu1_num_ctx=
+	# The value of an _api key, with '=' in COMP_WORDBREAKS or not.
+	run bash_complete llm-route --set gpu0_api = o
+	assert_output $'ollama\nopenai'
+	run bash_complete llm-route --set gpu1_api =
+	assert_output $'ollama\nopenai'
+	run bash_complete llm-route --set gpu0_api=op
+	assert_output gpu0_api=openai
+	run bash_complete llm-route --set a_max =
+	assert_output ''
+	mkdir -p "$BATS_TEST_TMPDIR/cd/sub"
+	touch "$BATS_TEST_TMPDIR/cd/file"
+	run bash_complete llm-route --cache-dir "$BATS_TEST_TMPDIR/cd/"
+	assert_output "$BATS_TEST_TMPDIR/cd/sub"
+	run bash_complete llm-route ''
+	assert_output ''
+}
+
+@test "llm-route: -n, --dry-run and --explain are one option, documented and completed as one" {
+	# --help and the man page give them on one line.
+	run bash -c 'llm-route --help | grep -E -- "^ +-n, --dry-run, --explain$"'
+	assert_success
+	run grep -Ex '\.It Fl n , Fl -dry-run , Fl -explain' "$TOP/man/llm-route.1"
+	assert_success
+	# Each completion offers all three.
+	for o in -n --dry-run --explain; do
+		bash_opts llm-route | grep -qx -- "$o" || fail "bash: no $o"
+		zsh_opts llm-route | grep -qx -- "$o" || fail "zsh: no $o"
+		fish_opts llm-route | grep -qx -- "$o" || fail "fish: no $o"
+	done
+	# And they do the same thing, asking no server.
+	export XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/config
+	export LLM_GPU0_URL=http://127.0.0.1:1 LLM_GPU1_URL=http://127.0.0.1:1
+	run --separate-stderr llm-route --dry-run <"$TOP/examples/medium.json"
+	assert_success
+	[ -z "$stderr" ] || fail "stderr: $stderr"
+	[ "$(jq -r .strategy <<<"$output")" = summarize ] || fail "$output"
+	local want=$output
+	run --separate-stderr llm-route --explain <"$TOP/examples/medium.json"
+	assert_output "$want"
+	run --separate-stderr llm-route -n <"$TOP/examples/medium.json"
+	assert_output "$want"
+}
+
 @test "zsh completion files: #compdef and _arguments" {
 	zsh_file_ok llm-estimate
 	zsh_file_ok llm-generate
 	zsh_file_ok llm-summarize
 	zsh_file_ok llm-mapreduce
+	zsh_file_ok llm-route
 }
 
 @test "fish completion files: only complete -c lines for their program" {
@@ -344,4 +435,5 @@ fish_file_ok() {
 	fish_file_ok llm-generate
 	fish_file_ok llm-summarize
 	fish_file_ok llm-mapreduce
+	fish_file_ok llm-route
 }

@@ -73,3 +73,11 @@ check_examples() {
 	export XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache
 	check_examples man/llm-mapreduce.1
 }
+
+@test "llm-route(1): every EXAMPLES command runs" {
+	# A fresh cache, and no configuration file: the outputs shown are
+	# those of the defaults.
+	export XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache
+	export XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/config
+	check_examples man/llm-route.1
+}

@@ -121,7 +121,7 @@ shows() {	# /api/show requests GPU0 had since the last reset
 @test "a chat that does not fit is condensed harder, or refused (status 3)" {
 	run --separate-stderr llm-route --num-ctx 3000 <"$B"
 	assert_success
-	[[ $stderr == "llm-route: the chat needs about "*" tokens with its answer, more than GPU0's context of 3000 (configuration): condensing harder (mapreduce)" ]] || fail "$stderr"
+	[[ $stderr == "llm-route: the chat needs about "*" tokens with its answer, more than GPU0's context of 3000 tokens (num_ctx, from configuration): condensing harder (mapreduce)" ]] || fail "$stderr"
 	(( $(fake_requests GPU0 | jq '.prompt_tokens') <= 3000 ))
 	fake_reset GPU0
 	run --separate-stderr llm-route --num-ctx 600 <"$B"
@@ -163,7 +163,7 @@ shows() {	# /api/show requests GPU0 had since the last reset
 	run --separate-stderr llm-route --gpu0-url http://127.0.0.1:1 <"$A"
 	assert_equal "$status" 4
 	assert_equal "$output" ""
-	[[ ${stderr_lines[-1]} == "llm-route: GPU0 http://127.0.0.1:1/api/chat: "*"(is the server running? point GPU0 at it with --url or LLM_GPU0_URL or OLLAMA_HOST)" ]] || fail "$stderr"
+	[[ ${stderr_lines[-1]} == "llm-route: GPU0 http://127.0.0.1:1/api/chat: "*"(is the server running? point GPU0 at it with LLM_GPU0_URL or OLLAMA_HOST)" ]] || fail "$stderr"
 }
 
 @test "several URLs per role: the next on a refusal or a 5xx" {

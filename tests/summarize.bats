@@ -182,7 +182,7 @@ Step 0: please look at src/app/main0.py"* ]] || fail "$u"
 	done
 	run --separate-stderr llm-summarize --url http://127.0.0.1:1 <"$BATS_TEST_TMPDIR/in"
 	assert_success
-	[[ $stderr == *"Couldn't connect to server"*"; using the extractive summary" ]] || fail "$stderr"
+	[[ $stderr == *"cannot connect: Connection refused"*"; using the extractive summary" ]] || fail "$stderr"
 	run --separate-stderr llm-summarize -q --url http://127.0.0.1:1 <"$BATS_TEST_TMPDIR/in"
 	assert_equal "$stderr" ""
 }
