@@ -95,7 +95,7 @@ uninstall:
 # The Debian 12 packages the build and the tests need.
 DEPS = build-essential pkg-config libcurl4-openssl-dev libjq-dev jq curl \
        python3 bats bats-support bats-assert mandoc valgrind hyperfine \
-       clang libclang-rt-dev bc libmd-dev
+       clang libclang-rt-dev bc libmd-dev zsh fish
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)

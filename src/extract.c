@@ -474,7 +474,8 @@ extract_trim(const char *text, size_t len, size_t target, enum est_method m)
 		return len;
 	while (lo < hi) {	/* the longest prefix within target */
 		mid = lo + (hi - lo + 1) / 2;
-		while (mid > lo && ((unsigned char)text[mid] & 0xc0) == 0x80)
+		while (mid > lo && mid < len &&
+		    ((unsigned char)text[mid] & 0xc0) == 0x80)
 			mid--;
 		if (mid == lo) {
 			lo = mid;

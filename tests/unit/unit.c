@@ -7,6 +7,7 @@
 
 #include "chat.h"
 #include "estimate.h"
+#include "extract.h"
 #include "measure.h"
 #include "request.h"
 #include "stream.h"
@@ -289,6 +290,29 @@ test_estimate(void)
 	    est_method_parse("bogus") == -1, "method names");
 }
 
+static void
+test_trim(void)
+{
+	static const char s[] = "One sentence here. Another one there. And a "
+	    "third\nline with words in it";
+	size_t n = sizeof(s) - 1, k, t;
+	char *p = xmalloc(n);	/* exactly n bytes: no NUL after them */
+	int good = 1;
+
+	memcpy(p, s, n);
+	for (t = 0; t < 40; t++) {
+		k = extract_trim(p, n, t, EST_QWEN);
+		if (k > n || (k < n && est_text_tokens(p, k, EST_QWEN) > t))
+			good = 0;
+	}
+	ok(good, "extract_trim: within the target, never past the end");
+	ok(extract_trim(p, n, 1000, EST_QWEN) == n, "extract_trim: all fits");
+	k = extract_trim(p, n, 6, EST_QWEN);
+	ok(k > 0 && (p[k - 1] == ' ' || p[k - 1] == '\n'),
+	    "extract_trim: ends at a sentence, line or word end");
+	free(p);
+}
+
 int
 main(void)
 {
@@ -297,6 +321,7 @@ main(void)
 	test_numbers();
 	test_chat();
 	test_estimate();
+	test_trim();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
