@@ -93,9 +93,7 @@ main(int argc, char *argv[])
 			cli_bad_option(ch, argv, longopts);
 		}
 	}
-	if (optind < argc)
-		lr_usage_error("unexpected argument '%s' (the chat is read "
-		    "from stdin)", argv[optind]);
+	cli_no_operands(argc, argv);
 	cli_setup(&o, &cfg);
 	if ((a_max != NULL &&
 	    config_set(&cfg, "a_max", a_max, "--a-max", &e) != 0) ||

@@ -62,9 +62,7 @@ main(int argc, char *argv[])
 			cli_bad_option(ch, argv, longopts);
 		}
 	}
-	if (optind < argc)
-		lr_usage_error("unexpected argument '%s' (the chat is read "
-		    "from stdin)", argv[optind]);
+	cli_no_operands(argc, argv);
 	cli_setup(&o, &cfg);
 	g.model = o.model;
 	backend_signals();

@@ -63,9 +63,7 @@ main(int argc, char *argv[])
 		else
 			cli_bad_option(ch, argv, longopts);
 	}
-	if (optind < argc)
-		lr_usage_error("unexpected argument '%s' (the chat is read "
-		    "from stdin)", argv[optind]);
+	cli_no_operands(argc, argv);
 	cli_mapreduce_check(&mo);
 	cli_setup(&o, &cfg);
 	mo.c.model = o.model;

@@ -159,9 +159,7 @@ main(int argc, char *argv[])
 			cli_bad_option(ch, argv, longopts);
 		}
 	}
-	if (optind < argc)
-		lr_usage_error("unexpected argument '%s' (the chat is read "
-		    "from stdin)", argv[optind]);
+	cli_no_operands(argc, argv);
 	cli_mapreduce_check(&ro.mr);
 	/* The condensing flags hold for both strategies; --target only when
 	 * given, since their defaults differ. */

@@ -47,9 +47,7 @@ main(int argc, char *argv[])
 		if (!cli_option(&o, ch, optarg, usage) &&
 		    !cli_condense_option(ch, optarg, &co, NULL))
 			cli_bad_option(ch, argv, longopts);
-	if (optind < argc)
-		lr_usage_error("unexpected argument '%s' (the chat is read "
-		    "from stdin)", argv[optind]);
+	cli_no_operands(argc, argv);
 	cli_setup(&o, &cfg);
 	co.model = o.model;
 	backend_signals();
@@ -57,8 +55,8 @@ main(int argc, char *argv[])
 	backend_global_init();
 	st = condense_summarize(&c, in.p, in.len, &cfg.role[o.role], &co,
 	    &out, &res, &e);
-	if (st == 0 && fwrite(out.p, 1, out.len, stdout) != out.len)
-		st = 0;		/* cli_exit() reports the write error */
+	if (st == 0)	/* cli_exit() reports a write error */
+		fwrite(out.p, 1, out.len, stdout);
 	chat_free(&c);
 	buf_free(&in);
 	buf_free(&out);

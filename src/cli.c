@@ -122,6 +122,14 @@ cli_option(struct cli *o, int ch, const char *arg, void (*usage)(void))
 	return 0;
 }
 
+void
+cli_no_operands(int argc, char *argv[])
+{
+	if (optind < argc)
+		lr_usage_error("unexpected argument '%s' (the chat is read "
+		    "from stdin)", argv[optind]);
+}
+
 size_t
 cli_number(const char *flag, const char *arg, long min)
 {

@@ -141,6 +141,9 @@ void cli_init(struct cli *o, int role);
 int cli_option(struct cli *o, int ch, const char *arg,
     void (*usage)(void));
 
+/* After the options: no operands, since the chat comes on stdin. */
+void cli_no_operands(int argc, char *argv[]);
+
 /*
  * A decimal option value in [min, 10000000]; a usage error otherwise.
  */
