@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# route-replay.sh - a long corpus conversation replayed turn by turn through
+# llm-route, against a direct call to GPU0 and against a router without its
+# summary cache, with two fake backends (tests/fake_ollama.py, started here on
+# free ports) set to the speed of the two GPUs of the design note.
+#
+#   bench/route-replay.sh > out.md      (from the repo, after `make`)
+#
+# For t = FIRST, FIRST+STEP, ... and the whole conversation, the first t
+# messages go, one turn after the other, through three variants:
+#   direct    `llm-generate < turn.json` to GPU0 (the whole conversation every
+#             turn; the fake's prefix cache makes only the new part cost prefill);
+#   route     `llm-route < turn.json`, default thresholds, a cache directory
+#             (XDG_CACHE_HOME) that is empty at the start and kept across turns;
+#   no-cache  `llm-route --no-cache < turn.json`, the baseline that condenses
+#             everything again every turn (map-reduce recomputes every chunk).
+# Both fakes are reset (POST /_reset: settings back to the start flags, prefix
+# cache emptied) before each variant. Per turn: wall time of the command, time
+# to first byte of the answer on its stdout (a python3 harness), GPU0 and GPU1
+# busy seconds (sum of t_end - t_start of the chat requests in each fake's log),
+# the same modelled from the token counts in the log, and GPU0's prompt tokens.
+#
+# Latency model (the fakes sleep it): prefill at P tokens/s on the prompt tokens
+# past the longest prefix shared with that model's previous prompt, then D
+# answer words/s. GPU0: qwen2.5-coder:7b on an RTX 2060 SUPER 8 GB (P0, D0,
+# W0-word answers, num_ctx NUM_CTX with Ollama's silent truncation); GPU1:
+# qwen3:1.7b on a GTX 1050 2 GB (P1, D1, W1-word summaries). bench/README.md
+# says why. SPEED > 1 runs both fakes SPEED times faster and scales every
+# measured time back by SPEED (the fakes' own per-request overhead is scaled up
+# with it; the modelled columns leave it out).
+#
+# Environment: CORPUS (default tests/corpus), FILE (the conversation, default
+# mini-swe-agent__django__django-12125.json), FIRST (10), STEP (6), SPEED (5),
+# P0 (2000), D0 (50), W0 (300), NUM_CTX (32768), P1 (600), D1 (30), W1 (200),
+# EVERY (3: print every EVERY-th turn in the per-turn table, and the last).
+# Prints markdown on stdout and progress on stderr; exits 2 when a tool is
+# missing, 1 when a run fails.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CORPUS=${CORPUS:-$REPO/tests/corpus}
+FILE=${FILE:-mini-swe-agent__django__django-12125.json}
+FIRST=${FIRST:-10}
+STEP=${STEP:-6}
+SPEED=${SPEED:-5}
+P0=${P0:-2000}
+D0=${D0:-50}
+W0=${W0:-300}
+NUM_CTX=${NUM_CTX:-32768}
+P1=${P1:-600}
+D1=${D1:-30}
+W1=${W1:-200}
+EVERY=${EVERY:-3}
+# shellcheck source=bench/bench-lib.sh
+. "$REPO/bench/bench-lib.sh"
+
+bench_need curl jq python3 awk
+for b in llm-route llm-generate llm-estimate; do
+	[[ -x $REPO/bin/$b ]] || { echo "${0##*/}: $REPO/bin/$b missing; run make" >&2; exit 2; }
+done
+SRC=$CORPUS/$FILE
+[[ -r $SRC ]] || { echo "${0##*/}: $SRC not found (set CORPUS, FILE)" >&2; exit 2; }
+
+BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-route.XXXXXX")
+PIDS=()
+cleanup() {
+	local p i
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+		for ((i = 0; i < 40; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	bench_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# No user config file and no user cache: the flags below decide everything.
+: >"$BENCH_TMP/config"
+export LLM_ROUTE_CONFIG=$BENCH_TMP/config
+# Copies, so that a rebuild of bin/ during the run does not change what is measured.
+cp "$REPO/bin/llm-route" "$REPO/bin/llm-generate" "$REPO/bin/llm-estimate" "$BENCH_TMP/"
+ROUTE=$BENCH_TMP/llm-route
+GEN=$BENCH_TMP/llm-generate
+EST=$BENCH_TMP/llm-estimate
+"$ROUTE" --version >/dev/null && "$GEN" --version >/dev/null && "$EST" --version >/dev/null
+
+nmsg=$(jq '.messages | length' "$SRC")
+turns=()
+for ((t = FIRST; t <= nmsg; t += STEP)); do turns+=("$t"); done
+[[ ${turns[-1]:-} == "$nmsg" ]] || turns+=("$nmsg")
+
+fast() { awk -v a="$1" -v s="$SPEED" 'BEGIN { printf "%g", a * s }'; }
+# start_fake NAME flags...: sets URL_<NAME>; log in $BENCH_TMP/NAME.log
+start_fake() {
+	local name=$1 pf=$BENCH_TMP/$1.port i pid
+	shift
+	python3 "$REPO/tests/fake_ollama.py" --port 0 --port-file "$pf" \
+		--log "$BENCH_TMP/$name.log" --name "$name" "$@" \
+		</dev/null >/dev/null 2>"$BENCH_TMP/$name.err" &
+	pid=$!
+	PIDS+=("$pid")
+	for ((i = 0; i < 200; i++)); do
+		[[ -s $pf ]] && break
+		kill -0 "$pid" 2>/dev/null || { echo "fake $name exited: $(cat "$BENCH_TMP/$name.err")" >&2; exit 1; }
+		sleep 0.05
+	done
+	[[ -s $pf ]] || { echo "fake $name: no port after 10 s" >&2; exit 1; }
+	printf -v "URL_$name" 'http://127.0.0.1:%s' "$(<"$pf")"
+}
+start_fake GPU0 --prefill-tps "$(fast "$P0")" --decode-tps "$(fast "$D0")" \
+	--num-ctx "$NUM_CTX" --ctx-length "$NUM_CTX" --set "{\"answer_words\":$W0}"
+start_fake GPU1 --prefill-tps "$(fast "$P1")" --decode-tps "$(fast "$D1")" \
+	--set "{\"answer_words\":$W1}"
+reset_fakes() {
+	curl -sS --fail -o /dev/null --data-binary '{}' "$URL_GPU0/_reset"
+	curl -sS --fail -o /dev/null --data-binary '{}' "$URL_GPU1/_reset"
+}
+
+# The harness: runs ARGV with stdin from FILE, stdout on a pipe and stderr to
+# ERR; prints "ttfb_s wall_s out_bytes" (from just before spawning).
+cat >"$BENCH_TMP/run.py" <<'EOF'
+import os, subprocess, sys, time
+infile, errfile, outfile, argv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+with open(infile, "rb") as f, open(errfile, "wb") as e, open(outfile, "wb") as o:
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=f, stdout=subprocess.PIPE, stderr=e)
+    b = os.read(p.stdout.fileno(), 65536)
+    t1 = time.perf_counter()
+    n = len(b)
+    o.write(b)
+    while b:
+        b = os.read(p.stdout.fileno(), 65536)
+        o.write(b)
+        n += len(b)
+    rc = p.wait()
+    t2 = time.perf_counter()
+if rc != 0 or n == 0:
+    sys.exit(f"{argv[0]}: exit {rc}, {n} bytes on stdout")
+print(f"{t1 - t0:.6f} {t2 - t0:.6f} {n}")
+EOF
+
+# Waits until every request started in LOG since line N0 has ended, then prints
+# "requests busy_s modelled_s prompt_tokens prefilled_tokens truncated" for its
+# /api/chat requests (times scaled back by SPEED).
+log_stats() {
+	local log=$1 n0=$2 p=$3 d=$4 i s e
+	for ((i = 0; i < 200; i++)); do
+		s=$(tail -n +"$((n0 + 1))" "$log" | grep -c '"event": *"start"' || true)
+		e=$(tail -n +"$((n0 + 1))" "$log" | grep -c '"event": *"end"' || true)
+		[[ $s == "$e" ]] && break
+		sleep 0.05
+	done
+	[[ $s == "$e" ]] || { echo "${0##*/}: $log: requests did not finish" >&2; exit 1; }
+	tail -n +"$((n0 + 1))" "$log" | jq -rs --argjson sp "$SPEED" --argjson p "$p" --argjson d "$d" '
+		[.[] | select(.event == "end" and .path == "/api/chat")] as $r
+		| if any($r[]; .status != 200 or .completed != true) then error("a chat request failed") else . end
+		| [($r | length), (($r | map(.t_end - .t_start) | add // 0) * $sp * 1000 | round / 1000),
+		   (($r | map(.prefilled_tokens / $p + .eval_count / $d) | add // 0) * 1000 | round / 1000),
+		   ($r | map(.prompt_tokens) | add // 0), ($r | map(.prefilled_tokens) | add // 0),
+		   (if any($r[]; .truncated) then 1 else 0 end)] | @tsv'
+}
+
+# variant NAME: runs every turn, appends one line per turn to $BENCH_TMP/NAME.tsv:
+# t tokens ttfb wall, log_stats of GPU0 (6 fields) and of GPU1 (6), strategy,
+# cache hits/lookups
+variant() {
+	local v=$1 t in n0 n1 r0 r1 ttfb wall strat hits
+	local -a cmd
+	reset_fakes
+	export XDG_CACHE_HOME=$BENCH_TMP/xdg-$v
+	mkdir -p "$XDG_CACHE_HOME"
+	case $v in
+	direct) cmd=("$GEN" --url "$URL_GPU0" --log-json) ;;
+	route) cmd=("$ROUTE" --gpu0-url "$URL_GPU0" --gpu1-url "$URL_GPU1" --log-json) ;;
+	nocache) cmd=("$ROUTE" --gpu0-url "$URL_GPU0" --gpu1-url "$URL_GPU1" --log-json --no-cache) ;;
+	esac
+	: >"$BENCH_TMP/$v.tsv"
+	for t in "${turns[@]}"; do
+		in=$BENCH_TMP/turn-$t.json
+		echo "$v: turn $t" >&2
+		n0=$(wc -l <"$BENCH_TMP/GPU0.log")
+		n1=$(wc -l <"$BENCH_TMP/GPU1.log")
+		if ! read -r ttfb wall _ < <(python3 "$BENCH_TMP/run.py" "$in" "$BENCH_TMP/err" \
+			"$BENCH_TMP/out-$v-$t.txt" "${cmd[@]}"); then
+			echo "${0##*/}: $v failed at turn $t:" >&2
+			grep -v '^{' "$BENCH_TMP/err" >&2 || true
+			exit 1
+		fi
+		[[ -n ${wall:-} ]] || { echo "${0##*/}: $v failed at turn $t:" >&2; grep -v '^{' "$BENCH_TMP/err" >&2 || true; exit 1; }
+		# Warnings (for example a server that evidently truncated) are kept, not fatal.
+		grep -v '^{' "$BENCH_TMP/err" | sed "s/^/$v turn $t: /" >>"$BENCH_TMP/warnings" || true
+		r0=$(log_stats "$BENCH_TMP/GPU0.log" "$n0" "$P0" "$D0")
+		r1=$(log_stats "$BENCH_TMP/GPU1.log" "$n1" "$P1" "$D1")
+		strat=$(jq -rs 'map(select(.event == "route"))[0].strategy // "direct"' <(grep '^{' "$BENCH_TMP/err"))
+		hits=$(jq -rs 'map(select(.event == "cache"))[0] | if . then "\(.hits)/\(.hits + .misses)" else "-" end' \
+			<(grep '^{' "$BENCH_TMP/err"))
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${tok[$t]}" \
+			"$(awk -v a="$ttfb" -v s="$SPEED" 'BEGIN { printf "%.3f", a * s }')" \
+			"$(awk -v a="$wall" -v s="$SPEED" 'BEGIN { printf "%.3f", a * s }')" \
+			"$r0" "$r1" "$strat" "$hits" >>"$BENCH_TMP/$v.tsv"
+	done
+}
+
+declare -A tok
+for t in "${turns[@]}"; do
+	jq -c --argjson t "$t" '.messages |= .[:$t]' "$SRC" >"$BENCH_TMP/turn-$t.json"
+	tok[$t]=$("$EST" -n <"$BENCH_TMP/turn-$t.json")
+done
+: >"$BENCH_TMP/warnings"
+
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+up0=$(uptime)
+start=$EPOCHREALTIME
+variant direct
+variant route
+variant nocache
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d min %d s", (b - a) / 60, (b - a) % 60 }')
+
+echo "## llm-route: a growing conversation (bench/route-replay.sh)"
+echo
+printf -- '- date: %s, run time %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$elapsed"
+printf -- '- CPU: %s, nproc %s, kernel %s, %s\n' \
+	"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(nproc)" \
+	"$(uname -r)" "$(python3 --version)"
+printf -- '- load average before / after: %s / %s (uptime before: %s)\n' "$load0" "$load1" "${up0# }"
+# shellcheck disable=SC2016
+printf -- '- conversation: `%s`, %s messages, %s tokens (`llm-estimate -n`)\n' \
+	"$FILE" "$nmsg" "${tok[$nmsg]}"
+printf -- '- turns: t = %s, %s, ... every %s messages, and %s (%s turns)\n' \
+	"${turns[0]}" "${turns[1]:-}" "$STEP" "$nmsg" "${#turns[@]}"
+printf -- '- GPU0 fake: prefill %s tokens/s, decode %s tokens/s, %s-word answers, num_ctx %s (silent truncation past it)\n' \
+	"$P0" "$D0" "$W0" "$NUM_CTX"
+printf -- '- GPU1 fake: prefill %s tokens/s, decode %s tokens/s, %s-word answers\n' "$P1" "$D1" "$W1"
+printf -- '- both fakes run %sx faster and every time is scaled back by %s\n' "$SPEED" "$SPEED"
+echo
+
+# Per turn, every EVERY-th turn and the last.
+echo "### Per turn (every ${EVERY} turns from the first, and the last)"
+echo
+echo "Tokens: \`llm-estimate -n\` of the first t messages. GPU0 prompt: the fake's"
+echo "count (characters/4) of what GPU0 received; T: silently truncated to num_ctx."
+echo "Wall, TTFB and busy seconds are per turn."
+echo
+echo "| turn | tokens | direct: GPU0 prompt | direct: wall s | direct: TTFB s | route | route: GPU0 prompt | route: GPU1 req | route: GPU1 s | route: GPU0 s | route: wall s | route: TTFB s | no cache: GPU1 req | no cache: GPU1 s | no cache: GPU0 s | no cache: wall s | no cache: TTFB s |"
+echo "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+paste "$BENCH_TMP/direct.tsv" "$BENCH_TMP/route.tsv" "$BENCH_TMP/nocache.tsv" | awk -F'\t' -v every="$EVERY" -v n="${#turns[@]}" '
+	# per variant 18 columns: t tok ttfb wall, GPU0: n busy model prompt prefilled
+	# truncated, GPU1: the same six, strategy, cache hits
+	function pr(o) { return $(o + 8) ($(o + 10) == 1 ? " T" : "") }
+	(NR - 1) % every == 0 || NR == n {
+		printf "| %s | %s | %s | %.1f | %.1f | %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %d | %.1f | %.1f | %.1f | %.1f |\n",
+			$1, $2, pr(0), $4, $3,
+			$35 " " $36, pr(18), $29, $30, $24, $22, $21,
+			$47, $48, $42, $40, $39
+	}'
+echo
+
+echo "### Totals over ${#turns[@]} turns"
+echo
+echo "Sums over the turns. Busy: sum of the chat requests' durations in the fake's"
+echo "log; modelled: prefill + decode time computed from the token counts in the log."
+echo "Ratio: variant / direct."
+echo
+paste "$BENCH_TMP/direct.tsv" "$BENCH_TMP/route.tsv" "$BENCH_TMP/nocache.tsv" | awk -F'\t' '
+	{ for (v = 0; v < 3; v++) { o = v * 18
+		w[v] += $(o + 4); f[v] += $(o + 3); b0[v] += $(o + 6); m0[v] += $(o + 7)
+		pt[v] += $(o + 8); pf[v] += $(o + 9); tr[v] += $(o + 10)
+		n1[v] += $(o + 11); b1[v] += $(o + 12); m1[v] += $(o + 13) } }
+	function row(name, a, fmt) {
+		printf "| %s | " fmt " | " fmt " | %.2f | " fmt " | %.2f |\n", name, a[0], a[1],
+			(a[0] ? a[1] / a[0] : 0), a[2], (a[0] ? a[2] / a[0] : 0)
+	}
+	END {
+		print "| | direct | llm-route | ratio | no cache | ratio |"
+		print "|---|---:|---:|---:|---:|---:|"
+		row("wall s", w, "%.1f"); row("TTFB s", f, "%.1f")
+		row("GPU0 busy s", b0, "%.1f"); row("GPU0 modelled s", m0, "%.1f")
+		for (v = 0; v < 3; v++) { b[v] = b0[v] + b1[v]; m[v] = m0[v] + m1[v] }
+		printf "| GPU1 busy s | %.1f | %.1f | | %.1f | |\n", b1[0], b1[1], b1[2]
+		printf "| GPU1 modelled s | %.1f | %.1f | | %.1f | |\n", m1[0], m1[1], m1[2]
+		printf "| GPU1 requests | %d | %d | | %d | |\n", n1[0], n1[1], n1[2]
+		row("GPU0 + GPU1 busy s", b, "%.1f")
+		row("GPU0 prompt tokens", pt, "%d"); row("GPU0 prefilled tokens", pf, "%d")
+		printf "| turns truncated by GPU0 | %d | %d | | %d | |\n", tr[0], tr[1], tr[2]
+		printf "| wall s per turn (mean) | %.1f | %.1f | %.2f | %.1f | %.2f |\n", w[0] / NR, w[1] / NR,
+			(w[0] ? w[1] / w[0] : 0), w[2] / NR, (w[0] ? w[2] / w[0] : 0)
+	}'
+echo
+first_trunc=$(awk -F'\t' '$10 == 1 { print $1 " (" $2 " tokens)"; exit }' "$BENCH_TMP/direct.tsv")
+printf -- '- first turn where direct was truncated at num_ctx %s: %s\n' "$NUM_CTX" "${first_trunc:-none}"
+printf -- '- outputs of llm-route and of the no-cache run identical: %s of %s turns\n' \
+	"$(for t in "${turns[@]}"; do cmp -s "$BENCH_TMP/out-route-$t.txt" "$BENCH_TMP/out-nocache-$t.txt" && echo; done | wc -l)" \
+	"${#turns[@]}"
+if [[ -s $BENCH_TMP/warnings ]]; then
+	echo "- warnings on stderr ($(wc -l <"$BENCH_TMP/warnings")), the first 5:"
+	echo
+	echo '```'
+	head -n 5 "$BENCH_TMP/warnings"
+	echo '```'
+fi
+echo
+echo "Full per-turn data (tab-separated, times scaled back):"
+echo
+echo '```'
+echo "variant t tokens ttfb_s wall_s gpu0: req busy_s model_s prompt prefilled truncated gpu1: req busy_s model_s prompt prefilled truncated strategy cache_hits"
+for v in direct route nocache; do sed "s/^/$v\t/" "$BENCH_TMP/$v.tsv"; done
+echo '```'
