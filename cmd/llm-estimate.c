@@ -100,8 +100,7 @@ main(int argc, char *argv[])
 	    (b_max != NULL &&
 	    config_set(&cfg, "b_max", b_max, "--b-max", &e) != 0))
 		lr_usage_error("%s", e.msg);
-	if (config_check(&cfg, &e) != 0)
-		lr_die_err(&e);
+	cli_config_check(&cfg);
 	t0 = lr_now_ms();
 	cli_read_chat(&o, &in, &c);
 	report = measure_report(&c, method, cfg.a_max, cfg.b_max, in.len,

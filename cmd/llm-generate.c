@@ -64,9 +64,10 @@ main(int argc, char *argv[])
 	}
 	cli_no_operands(argc, argv);
 	cli_setup(&o, &cfg);
+	cli_config_check(&cfg);
 	g.model = o.model;
-	backend_signals();
 	cli_read_chat(&o, &in, &c);
+	backend_signals();	/* from now on, a signal cancels requests */
 	backend_global_init();
 	st = generate(&c, &cfg.role[o.role], &g, stdout, &e);
 	chat_free(&c);

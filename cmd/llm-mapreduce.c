@@ -66,14 +66,16 @@ main(int argc, char *argv[])
 	cli_no_operands(argc, argv);
 	cli_mapreduce_check(&mo);
 	cli_setup(&o, &cfg);
+	cli_config_check(&cfg);
 	mo.c.model = o.model;
 	mo.progress = isatty(STDERR_FILENO) && !o.quiet && !log_enabled();
-	backend_signals();
 	cli_cache_open(&cc, &cache);
 	cli_read_chat(&o, &in, &c);
+	backend_signals();	/* from now on, a signal cancels requests */
 	backend_global_init();
 	st = mapreduce(&c, in.p, in.len, &cfg.role[o.role], &mo, &cache, &out,
 	    &res, &e);
+	st = cli_interrupted(st);
 	if (st == 0)
 		fwrite(out.p, 1, out.len, stdout);
 	cache_close(&cache);

@@ -171,8 +171,7 @@ main(int argc, char *argv[])
 	for (m = 0; m < fs.n; m++)
 		if (config_set(&cfg, fs.key[m], fs.val[m], fs.flag[m], &e))
 			lr_usage_error("%s", e.msg);
-	if (config_check(&cfg, &e) != 0)
-		lr_die_err(&e);
+	cli_config_check(&cfg);
 	if (print_config) {
 		if (cfg.path != NULL)
 			printf("# config file: %s\n", cfg.path);
@@ -182,9 +181,9 @@ main(int argc, char *argv[])
 	}
 	ro.gen.model = o.model;
 	ro.mr.progress = isatty(STDERR_FILENO) && !o.quiet && !log_enabled();
-	backend_signals();
 	cli_cache_open(&cc, &cache);
 	cli_read_chat(&o, &in, &c);
+	backend_signals();	/* from now on, a signal cancels requests */
 	backend_global_init();
 	st = route(&c, in.p, in.len, &cfg, &ro, &cache, stdout, &e);
 	cache_close(&cache);

@@ -49,12 +49,14 @@ main(int argc, char *argv[])
 			cli_bad_option(ch, argv, longopts);
 	cli_no_operands(argc, argv);
 	cli_setup(&o, &cfg);
+	cli_config_check(&cfg);
 	co.model = o.model;
-	backend_signals();
 	cli_read_chat(&o, &in, &c);
+	backend_signals();	/* from now on, a signal cancels requests */
 	backend_global_init();
 	st = condense_summarize(&c, in.p, in.len, &cfg.role[o.role], &co,
 	    &out, &res, &e);
+	st = cli_interrupted(st);
 	if (st == 0)	/* cli_exit() reports a write error */
 		fwrite(out.p, 1, out.len, stdout);
 	chat_free(&c);

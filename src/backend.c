@@ -454,6 +454,15 @@ collect(char *ptr, size_t size, size_t nmemb, void *ud)
 	return size * nmemb;
 }
 
+/* Abort a blocking transfer when a signal came. */
+static int
+on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	(void)ud, (void)dt, (void)dn, (void)ut, (void)un;
+	return backend_interrupted != 0;
+}
+
 /* One /api/show on one URL. */
 static int
 show_one(const struct role *r, const char *base, const char *model,
@@ -487,9 +496,15 @@ show_one(const struct role *r, const char *base, const char *model,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 	    r->connect_ms > 0 ? (long)r->connect_ms : 5000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	res = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST)
+	if (res == CURLE_ABORTED_BY_CALLBACK)
+		st = lr_seterr(e, 128 + (int)backend_interrupted,
+		    "interrupted");
+	else if (res == CURLE_COULDNT_CONNECT ||
+	    res == CURLE_COULDNT_RESOLVE_HOST || res == CURLE_SEND_ERROR)
 		st = lr_seterr(e, LR_UNREACHABLE, "%s %s: %s", r->name,
 		    buf_str(&url), *errbuf ? errbuf : curl_easy_strerror(res));
 	else if (res == CURLE_OPERATION_TIMEDOUT)

@@ -251,8 +251,22 @@ cli_setup(struct cli *o, struct config *cfg)
 		if (config_set(cfg, key, o->role_val[i], flag, &e) != 0)
 			lr_usage_error("%s", e.msg);
 	}
+}
+
+void
+cli_config_check(struct config *cfg)
+{
+	struct lr_err e;
+
 	if (config_check(cfg, &e) != 0)
 		lr_die_err(&e);
+}
+
+int
+cli_interrupted(int status)
+{
+	return status == 0 && backend_interrupted ?
+	    128 + (int)backend_interrupted : status;
 }
 
 void

@@ -175,8 +175,15 @@ _Noreturn void cli_bad_option(int ch, char *const argv[],
 /*
  * Set up after parsing: logging, the config (defaults, file,
  * environment, then the role flags).  Exits with LR_USAGE on error.
+ * cli_config_check() comes after the binary's own settings.
  */
 void cli_setup(struct cli *o, struct config *cfg);
+
+/* Check the settings together, after every flag (exits with LR_USAGE). */
+void cli_config_check(struct config *cfg);
+
+/* 128 + the signal when one came while status was still 0. */
+int cli_interrupted(int status);
 
 /* Read and parse the chat on stdin; exits with LR_INPUT on error. */
 void cli_read_chat(const struct cli *o, struct buf *in, struct chat *c);

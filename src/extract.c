@@ -344,6 +344,8 @@ extract_message(struct items *it, const char *text, size_t len, int msg,
 					break;
 				q = qn;
 			}
+			if (q < end && lines > TRACEBACK_MAX)	/* too long */
+				qe = line_end(q, end, &qn);
 			if (q < end && extract_fence(q, (size_t)(qe - q), &c2, &r2) == 0) {
 				add_item(it, ITEM_ERROR, msg, start,
 				    (size_t)(qe - start), m);

@@ -186,54 +186,83 @@ cut(const char *t, size_t base, size_t len, size_t limit, int level,
 	free(u.v);
 }
 
+/* A message as closed chunks of its own, cut into pieces when over. */
+static void
+own_chunks(struct chunks *cs, int i, struct buf *t, size_t tk, size_t limit,
+    enum est_method m)
+{
+	struct spans sp = { NULL, 0, 0 };
+	int j;
+
+	if (tk <= limit) {
+		add_piece(new_chunk(cs, 1), i, t->p, t->len, 1, 1, tk);
+		return;
+	}
+	cut(t->p, 0, t->len, limit > ENTRY_TOKENS + 8 ? limit - ENTRY_TOKENS - 8 :
+	    1, 0, m, &sp);
+	for (j = 0; j < sp.n; j++)
+		add_piece(new_chunk(cs, 1), i, t->p + sp.v[j].off, sp.v[j].len,
+		    j + 1, sp.n, est_text_tokens(t->p + sp.v[j].off,
+		    sp.v[j].len, m) + ENTRY_TOKENS + 8);
+	free(sp.v);
+}
+
 /*
- * The chunks of messages [from, to): greedy from the start, on message
- * boundaries; all but the last are closed; an oversized message is cut
- * and its pieces are closed chunks of their own.
+ * The chunks of messages [from, to): greedy from the start, on the
+ * boundaries of units (a message and the tool results after it, which
+ * are never parted from their call); all but the last are closed.  A
+ * unit over the limit becomes closed chunks of its own: one per message,
+ * an oversized message cut into pieces.
  */
 static void
 make_chunks(const struct chat *c, int from, int to, struct buf *texts,
     const struct mr_opts *o, struct chunks *cs)
 {
 	struct chunk *cur = NULL;
-	size_t limit = o->chunk_tokens, tk;
-	int i, j;
+	size_t limit = o->chunk_tokens, tk, utk;
+	size_t *mtk = xmalloc(sizeof(*mtk) * (size_t)(to - from + 1));
+	int i, j, end;
 
-	for (i = from; i < to; i++) {
-		struct buf *t = &texts[i - from];
-
-		if (!condense_takes(c, i, o->c.summarize_system))
+	for (i = from; i < to; i++)
+		mtk[i - from] = est_text_tokens(texts[i - from].p,
+		    texts[i - from].len, o->c.method) + ENTRY_TOKENS;
+	for (i = from; i < to; i = end) {
+		/* The unit: message i and the tool results that follow. */
+		for (end = i + 1; end < to &&
+		    strcmp(chat_role(c, end), "tool") == 0; end++)
+			;
+		for (utk = 0, j = i; j < end; j++)
+			if (condense_takes(c, j, o->c.summarize_system))
+				utk += mtk[j - from];
+		if (utk == 0)
 			continue;
-		tk = est_text_tokens(t->p, t->len, o->c.method) + ENTRY_TOKENS;
-		if (tk > limit) {
-			struct spans sp = { NULL, 0, 0 };
-
+		if (utk > limit) {
 			if (cur != NULL)
 				cur->closed = 1;
 			cur = NULL;
-			cut(t->p, 0, t->len, limit > ENTRY_TOKENS + 8 ?
-			    limit - ENTRY_TOKENS - 8 : 1, 0, o->c.method, &sp);
-			for (j = 0; j < sp.n; j++) {
-				struct chunk *k = new_chunk(cs, 1);
-
-				add_piece(k, i, t->p + sp.v[j].off,
-				    sp.v[j].len, j + 1, sp.n, est_text_tokens(
-				    t->p + sp.v[j].off, sp.v[j].len,
-				    o->c.method) + ENTRY_TOKENS + 8);
-			}
-			free(sp.v);
+			for (j = i; j < end; j++)
+				if (condense_takes(c, j, o->c.summarize_system))
+					own_chunks(cs, j, &texts[j - from],
+					    mtk[j - from], limit, o->c.method);
 			continue;
 		}
-		if (cur != NULL && cur->tokens + tk > limit) {
+		if (cur != NULL && cur->tokens + utk > limit) {
 			cur->closed = 1;
 			cur = NULL;
 		}
 		if (cur == NULL)
 			cur = new_chunk(cs, 0);
-		add_piece(cur, i, t->p, t->len, 1, 1, tk);
+		for (j = i; j < end; j++) {
+			if (!condense_takes(c, j, o->c.summarize_system))
+				continue;
+			tk = mtk[j - from];
+			add_piece(cur, j, texts[j - from].p,
+			    texts[j - from].len, 1, 1, tk);
+		}
 	}
 	if (cur != NULL && o->close_last)
 		cur->closed = 1;
+	free(mtk);
 }
 
 static void
@@ -346,12 +375,10 @@ summarize_all(struct buf *texts, int n, size_t target,
 		st = backend_run(xs, m, o->jobs);
 		if (o->progress)
 			fputs("\r\033[K", stderr);
-		if (st > 128)
-			m = 0;		/* interrupted: nothing to keep */
-		else
+		if (st <= 128)
 			st = 0;
 	}
-	for (i = 0; i < m; i++) {
+	for (i = 0; i < m && st == 0; i++) {	/* interrupted: none */
 		int k = idx[i];
 		struct stream *s = &xv[i].stream;
 
@@ -424,15 +451,26 @@ dry_run(const struct chunks *cs, const struct mr_opts *o,
  * The summary of the chunk summaries: their list when it is within the
  * target, else summaries of groups of them, level by level.
  */
-/* The extractive summary of a text (summaries of parts) within target. */
+/*
+ * Parts [from, to) within target without the helper: each cut to an
+ * equal share at a line, sentence or word end, so that every range of
+ * messages keeps its place in the summary.
+ */
 static void
-text_extractive(const char *t, size_t len, size_t target, enum est_method m,
-    struct buf *out)
+parts_cut(const struct buf *parts, int from, int to, size_t target,
+    enum est_method m, struct buf *out)
 {
-	struct xmsg x = { "summary", t, len };
+	size_t share = target / (size_t)(to - from > 0 ? to - from : 1);
+	int i;
 
+	if (share < 8)
+		share = 8;
 	buf_reset(out);
-	extract_summary(&x, 1, target, m, out);
+	for (i = from; i < to; i++) {
+		buf_add(out, parts[i].p, extract_trim(parts[i].p, parts[i].len,
+		    share, m));
+		buf_adds(out, i + 1 < to ? "\n" : "");
+	}
 }
 
 /*
@@ -448,6 +486,7 @@ reduce(struct buf *parts, int n, const struct role *helper,
 	struct lr_err *errs;
 	int *cached, *failed, g, i, depth, st = 0;
 	size_t total, gt, tk;
+	int *gfirst;
 
 	*levels = 0;
 	for (depth = 0;; depth++) {
@@ -462,11 +501,14 @@ reduce(struct buf *parts, int n, const struct role *helper,
 		/* Groups of consecutive parts, each within a chunk. */
 		groups = xmalloc(sizeof(*groups) * (size_t)n);
 		memset(groups, 0, sizeof(*groups) * (size_t)n);
+		gfirst = xmalloc(sizeof(*gfirst) * (size_t)(n + 1));
+		gfirst[0] = 0;
 		for (i = 0, g = 0, gt = 0; i < n; i++) {
 			tk = est_text_tokens(parts[i].p, parts[i].len,
 			    o->c.method) + 2;
 			if (groups[g].len > 0 && gt + tk > o->chunk_tokens) {
 				g++;
+				gfirst[g] = i;
 				gt = 0;
 			}
 			buf_add(&groups[g], parts[i].p, parts[i].len);
@@ -474,6 +516,7 @@ reduce(struct buf *parts, int n, const struct role *helper,
 			gt += tk;
 		}
 		g++;
+		gfirst[g] = n;
 		sums = xmalloc(sizeof(*sums) * (size_t)g);
 		memset(sums, 0, sizeof(*sums) * (size_t)g);
 		errs = xmalloc(sizeof(*errs) * (size_t)g);
@@ -497,10 +540,9 @@ reduce(struct buf *parts, int n, const struct role *helper,
 				st = -1;
 			} else if (failed[i] || o->c.extractive) {
 				if (failed[i])
-					lr_warn("%s; using the extractive "
-					    "summary of those parts",
-					    errs[i].msg);
-				text_extractive(groups[i].p, groups[i].len, gt,
+					lr_warn("%s; cutting each of those parts "
+					    "to its share instead", errs[i].msg);
+				parts_cut(parts, gfirst[i], gfirst[i + 1], gt,
 				    o->c.method, &sums[i]);
 			}
 		}
@@ -512,6 +554,7 @@ reduce(struct buf *parts, int n, const struct role *helper,
 		}
 		n = g;
 		free(groups);
+		free(gfirst);
 		free(sums);
 		free(errs);
 		free(cached);
@@ -526,14 +569,9 @@ reduce(struct buf *parts, int n, const struct role *helper,
 			return st;
 		}
 	}
-	/* Still over after the last level: its most informative lines. */
-	if (total > o->c.target) {
-		struct buf all = *out;
-
-		*out = (struct buf)BUF_INIT;
-		text_extractive(all.p, all.len, o->c.target, o->c.method, out);
-		buf_free(&all);
-	}
+	/* Still over after the last level: each part to its share. */
+	if (total > o->c.target)
+		parts_cut(parts, 0, n, o->c.target, o->c.method, out);
 	for (i = 0; i < n; i++)
 		buf_free(&parts[i]);
 	return 0;

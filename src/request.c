@@ -122,13 +122,46 @@ message_to_ollama(jv m)
 	return m;
 }
 
-/* An Ollama message as an OpenAI one: images become image_url parts. */
+/*
+ * An Ollama message as an OpenAI one: tool call arguments become JSON
+ * strings, images become image_url parts.
+ */
 static jv
 message_to_openai(jv m)
 {
-	jv images = get(m, "images"), parts, content;
+	jv images, parts, content, tc = get(m, "tool_calls");
 	int i, n;
 
+	if (jv_get_kind(tc) == JV_KIND_ARRAY) {
+		n = jv_array_length(jv_copy(tc));
+		for (i = 0; i < n; i++) {
+			jv call = jv_array_get(jv_copy(tc), i), f, a;
+
+			if (jv_get_kind(call) != JV_KIND_OBJECT) {
+				jv_free(call);
+				continue;
+			}
+			f = get(call, "function");
+			a = jv_get_kind(f) == JV_KIND_OBJECT ?
+			    get(f, "arguments") : jv_invalid();
+			if (jv_get_kind(a) == JV_KIND_OBJECT) {
+				f = jv_object_set(f, jv_string("arguments"),
+				    jv_dump_string(a, 0));
+				call = jv_object_set(call,
+				    jv_string("function"), f);
+			} else {
+				jv_free(a);
+				jv_free(f);
+			}
+			if (!jv_object_has(jv_copy(call), jv_string("type")))
+				call = jv_object_set(call, jv_string("type"),
+				    jv_string("function"));
+			tc = jv_array_set(tc, i, call);
+		}
+		m = jv_object_set(m, jv_string("tool_calls"), tc);
+	} else
+		jv_free(tc);
+	images = get(m, "images");
 	if (jv_get_kind(images) != JV_KIND_ARRAY ||
 	    (n = jv_array_length(jv_copy(images))) == 0) {
 		jv_free(images);

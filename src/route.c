@@ -83,7 +83,9 @@ context_window(const struct chat *c, const struct role *r, const char *model,
 	if (!ask)
 		return 0;
 	if (backend_context_length(r, model, &n, &e) != 0) {
-		lr_warn("%s; GPU0's context window is unknown", e.msg);
+		if (e.status <= 128)
+			lr_warn("%s; GPU0's context window is unknown",
+			    e.msg);
 		return 0;
 	}
 	buf_printf(&b, "%ld", n);
@@ -208,6 +210,7 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 			/* What the next stage of the pipeline would read. */
 			if (chat_parse(cond.p, cond.len, c->shape == CHAT_TEXT,
 			    &c2, e) != 0) {
+				chat_free(&c2);
 				st = e->status;
 				break;
 			}

@@ -205,3 +205,9 @@ Try 'llm-estimate --help' for more information."
 	run --separate-stderr llm-estimate --tokens=3
 	assert_equal "${stderr_lines[0]}" "llm-estimate: option '--tokens' takes no value"
 }
+
+@test "flags fix thresholds that the environment set inconsistently" {
+	run --separate-stderr env LLM_ROUTE_A_MAX=7000 llm-estimate --b-max 8000 -c <<<hi
+	assert_success
+	assert_equal "$(jq -c '.thresholds' <<<"$output")" '{"a_max":7000,"b_max":8000}'
+}

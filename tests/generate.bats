@@ -365,3 +365,28 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 	assert_equal "$(jq -r .event <<<"$stderr" | paste -sd ' ')" "request stats"
 	assert_equal "$(jq -s '.[1].eval_count > 0' <<<"$stderr")" true
 }
+
+@test "a signal while the chat is still being read ends it (143), asking nothing" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	sleep 5 >"$BATS_TEST_TMPDIR/fifo" &
+	writer=$!
+	llm-generate <"$BATS_TEST_TMPDIR/fifo" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	sleep 0.5
+	kill -TERM $pid
+	wait $pid && st=0 || st=$?
+	kill $writer 2>/dev/null || true
+	assert_equal "$st" 143
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err")" ""
+	assert_equal "$(fake_count GPU0)" 0
+}
+
+@test "tool calls in Ollama's shape go to an OpenAI server with string arguments" {
+	jq -nc '{model: "m", messages: [{role: "user", content: "read a.c"},
+		{role: "assistant", content: "", tool_calls: [{function: {name: "read", arguments: {path: "a.c"}}}]},
+		{role: "tool", content: "int x;", tool_name: "read"}, {role: "user", content: "and?"}]}' >"$BATS_TEST_TMPDIR/in"
+	llm-generate --api openai <"$BATS_TEST_TMPDIR/in" >/dev/null
+	run fake_requests GPU0
+	assert_equal "$(jq -c '.body.messages[1].tool_calls[0] | [.type, .function.arguments]' <<<"$output")" \
+		'["function","{\"path\":\"a.c\"}"]'
+}

@@ -46,7 +46,7 @@ closed_rows() {	# the closed chunks of a dry run
 	run --separate-stderr llm-mapreduce --dry-run <"$BIG"
 	assert_success
 	assert_equal "${lines[0]}" "$(printf 'chunk\tmessages\ttokens\tstate\tcache')"
-	assert_equal "${lines[1]}" "$(printf '1\t2-7\t2773\tclosed\tmiss')"
+	assert_equal "${lines[1]}" "$(printf '1\t2-6\t2702\tclosed\tmiss')"
 	assert_equal "$(tail -n 1 <<<"$output" | cut -f 4,5)" "$(printf 'open\t-')"
 	# No chunk over the limit; chunks follow each other without a gap.
 	awk -F'\t' 'NR > 1 && $3 > 3000 { exit 1 }' <<<"$output"
@@ -251,7 +251,7 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	assert_output "$(cat "$BIG")"
 	run --separate-stderr llm-mapreduce --target 300 <"$BIG"
 	assert_success
-	[[ $stderr == *"; using the extractive summary of those parts" ]] || fail "$stderr"
+	[[ $stderr == *"; cutting each of those parts to its share instead" ]] || fail "$stderr"
 	# The newest history is not lost: the last closed chunk's range is there.
 	last=$(llm-mapreduce --dry-run <"$BIG" | awk -F'\t' '$4 == "closed" { m = $2 } END { print m }')
 	[[ $(jq -r '.messages[0].content' <<<"$output") == *"Messages $last:"* ]] || fail "no Messages $last"
@@ -265,4 +265,22 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	assert_equal "$(cut -f 5 <<<"$output" | sort -u | paste -sd ' ')" "- cache"
 	run --separate-stderr llm-mapreduce --cache-dir /etc/passwd <"$BIG"
 	assert_fails 1 "^llm-mapreduce: cache directory /etc/passwd: Not a directory$"
+}
+
+@test "a tool result stays with the assistant message that called it" {
+	python3 -c '
+import json
+msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "task " * 50}]
+for i in range(12):
+    msgs.append({"role": "assistant", "content": "step %d " % i + "thinking " * 30,
+                 "tool_calls": [{"function": {"name": "run", "arguments": {"cmd": "make %d" % i}}}]})
+    msgs.append({"role": "tool", "content": "output %d " % i + "line " * 60})
+msgs.append({"role": "user", "content": "done?"})
+print(json.dumps({"messages": msgs}))' >"$BATS_TEST_TMPDIR/in"
+	for ct in 100 120 150 200 300; do
+		run --separate-stderr llm-mapreduce --extractive --chunk-tokens $ct --chunk-target 50 <"$BATS_TEST_TMPDIR/in"
+		assert_success
+		# Every tool message follows an assistant or tool message.
+		assert_equal "$(jq '[.messages as $m | range(1; $m | length) | select($m[.].role == "tool" and ($m[. - 1].role | IN("assistant", "tool") | not))] | length' <<<"$output")" 0
+	done
 }

@@ -270,3 +270,27 @@ Step 0: please look at src/app/main0.py"* ]] || fail "$u"
 	[[ ${stderr_lines[1]} == *" request role=GPU1 url=$GPU1_URL/api/chat status=200 result=ok "* ]] || fail "${stderr_lines[1]}"
 	[[ ${stderr_lines[2]} =~ condense\ how=helper\ tokens_in=[0-9]+\ tokens_out=[0-9]+\ ratio=0\.[0-9] ]] || fail "${stderr_lines[2]}"
 }
+
+@test "a signal during the model-free compressor: no output, status 143" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	{ sleep 1; cat "$CORPUS/swe-agent__warmup.json"; } >"$BATS_TEST_TMPDIR/fifo" &
+	llm-summarize --extractive <"$BATS_TEST_TMPDIR/fifo" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	sleep 0.3
+	kill -TERM $pid
+	wait $pid && st=0 || st=$?
+	assert_equal "$st" 143
+	assert_equal "$(wc -c <"$BATS_TEST_TMPDIR/out")" 0
+}
+
+@test "a traceback longer than 80 lines, at the end of a message" {
+	python3 -c '
+import json
+tb = "Traceback (most recent call last):\n" + "".join("  File \"/x/m%d.py\", line %d, in f\n" % (i, i) for i in range(90)) + "```"
+msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "go " * 400},
+        {"role": "assistant", "content": tb}] + [{"role": r, "content": "x"} for r in ("user", "assistant", "user", "assistant")]
+print(json.dumps({"messages": msgs}))' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr llm-summarize --extractive <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	[[ $output == *"Traceback (most recent call last):"* ]] || fail "no traceback"
+}
