@@ -733,18 +733,11 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 		buf_printf(&tr[i], "Messages %s: ", range);
 		buf_add(&tr[i], sums[i].p, sums[i].len);
 	}
-	if (st == -1) {
-		condense_unchanged(raw, rawlen, "the helper failed", out, res);
-		st = 0;
-		goto done;
+	if (st == 0) {	/* reduce; reduce() takes the parts in tr[] */
+		res->how = "mapreduce";
+		st = reduce(tr, n, helper, o, cache, &summary, &levels, e);
+		ntr = 0;
 	}
-	if (st != 0)
-		goto done;
-
-	/* Reduce; reduce() takes the parts in tr[]. */
-	res->how = "mapreduce";
-	st = reduce(tr, n, helper, o, cache, &summary, &levels, e);
-	ntr = 0;
 	if (st == -1) {
 		condense_unchanged(raw, rawlen, "the helper failed", out, res);
 		st = 0;

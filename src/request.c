@@ -43,11 +43,61 @@ get(jv obj, const char *k)
 	return jv_object_get(jv_copy(obj), jv_string(k));
 }
 
+/*
+ * A message's tool calls with their arguments as the API wants them:
+ * for OpenAI (to_openai) a JSON string, with "type":"function"; for
+ * Ollama an object.  Calls of other shapes are left as they are.
+ */
+static jv
+map_tool_calls(jv m, int to_openai)
+{
+	jv tc = get(m, "tool_calls");
+	int i, n;
+
+	if (jv_get_kind(tc) != JV_KIND_ARRAY) {
+		jv_free(tc);
+		return m;
+	}
+	n = jv_array_length(jv_copy(tc));
+	for (i = 0; i < n; i++) {
+		jv call = jv_array_get(jv_copy(tc), i), f, a, v = jv_invalid();
+
+		if (jv_get_kind(call) != JV_KIND_OBJECT) {
+			jv_free(call);
+			continue;
+		}
+		f = get(call, "function");
+		a = jv_get_kind(f) == JV_KIND_OBJECT ? get(f, "arguments") :
+		    jv_invalid();
+		if (to_openai && jv_get_kind(a) == JV_KIND_OBJECT)
+			v = jv_dump_string(jv_copy(a), 0);
+		else if (!to_openai && jv_get_kind(a) == JV_KIND_STRING) {
+			v = jv_parse(jv_string_value(a));
+			if (jv_get_kind(v) != JV_KIND_OBJECT) {
+				jv_free(v);
+				v = jv_invalid();
+			}
+		}
+		if (jv_is_valid(v)) {
+			f = jv_object_set(f, jv_string("arguments"), v);
+			call = jv_object_set(call, jv_string("function"), f);
+		} else
+			jv_free(f);
+		jv_free(a);
+		if (to_openai && !jv_object_has(jv_copy(call),
+		    jv_string("type")))
+			call = jv_object_set(call, jv_string("type"),
+			    jv_string("function"));
+		tc = jv_array_set(tc, i, call);
+	}
+	return jv_object_set(m, jv_string("tool_calls"), tc);
+}
+
 /* An OpenAI message (content parts) as an Ollama message. */
 static jv
 message_to_ollama(jv m)
 {
-	jv content = get(m, "content"), images = jv_array(), tc;
+	jv content = get(m, "content"), images = jv_array();
 	struct buf text = BUF_INIT;
 	int i, n;
 
@@ -87,39 +137,7 @@ message_to_ollama(jv m)
 	else
 		jv_free(images);
 	/* OpenAI tool call arguments are a JSON string; Ollama's an object. */
-	tc = get(m, "tool_calls");
-	if (jv_get_kind(tc) == JV_KIND_ARRAY) {
-		n = jv_array_length(jv_copy(tc));
-		for (i = 0; i < n; i++) {
-			jv call = jv_array_get(jv_copy(tc), i), f, a;
-
-			if (jv_get_kind(call) != JV_KIND_OBJECT) {
-				jv_free(call);
-				continue;
-			}
-			f = get(call, "function");
-			a = jv_get_kind(f) == JV_KIND_OBJECT ?
-			    get(f, "arguments") : jv_invalid();
-			if (jv_get_kind(a) == JV_KIND_STRING) {
-				jv p = jv_parse(jv_string_value(a));
-
-				if (jv_get_kind(p) == JV_KIND_OBJECT) {
-					f = jv_object_set(f,
-					    jv_string("arguments"), p);
-					call = jv_object_set(call,
-					    jv_string("function"), f);
-					f = jv_invalid();
-				} else
-					jv_free(p);
-			}
-			jv_free(a);
-			jv_free(f);
-			tc = jv_array_set(tc, i, call);
-		}
-		m = jv_object_set(m, jv_string("tool_calls"), tc);
-	} else
-		jv_free(tc);
-	return m;
+	return map_tool_calls(m, 0);
 }
 
 /*
@@ -129,38 +147,10 @@ message_to_ollama(jv m)
 static jv
 message_to_openai(jv m)
 {
-	jv images, parts, content, tc = get(m, "tool_calls");
+	jv images, parts, content;
 	int i, n;
 
-	if (jv_get_kind(tc) == JV_KIND_ARRAY) {
-		n = jv_array_length(jv_copy(tc));
-		for (i = 0; i < n; i++) {
-			jv call = jv_array_get(jv_copy(tc), i), f, a;
-
-			if (jv_get_kind(call) != JV_KIND_OBJECT) {
-				jv_free(call);
-				continue;
-			}
-			f = get(call, "function");
-			a = jv_get_kind(f) == JV_KIND_OBJECT ?
-			    get(f, "arguments") : jv_invalid();
-			if (jv_get_kind(a) == JV_KIND_OBJECT) {
-				f = jv_object_set(f, jv_string("arguments"),
-				    jv_dump_string(a, 0));
-				call = jv_object_set(call,
-				    jv_string("function"), f);
-			} else {
-				jv_free(a);
-				jv_free(f);
-			}
-			if (!jv_object_has(jv_copy(call), jv_string("type")))
-				call = jv_object_set(call, jv_string("type"),
-				    jv_string("function"));
-			tc = jv_array_set(tc, i, call);
-		}
-		m = jv_object_set(m, jv_string("tool_calls"), tc);
-	} else
-		jv_free(tc);
+	m = map_tool_calls(m, 1);
 	images = get(m, "images");
 	if (jv_get_kind(images) != JV_KIND_ARRAY ||
 	    (n = jv_array_length(jv_copy(images))) == 0) {

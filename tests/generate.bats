@@ -390,3 +390,15 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 	assert_equal "$(jq -c '.body.messages[1].tool_calls[0] | [.type, .function.arguments]' <<<"$output")" \
 		'["function","{\"path\":\"a.c\"}"]'
 }
+
+@test "tool calls in OpenAI's shape go to Ollama with object arguments" {
+	jq -nc '{model: "m", temperature: 0, messages: [{role: "user", content: "x"},
+		{role: "assistant", content: null, tool_calls: [{id: "c1", type: "function",
+			function: {name: "read", arguments: "{\"path\":\"a.c\"}"}}]},
+		{role: "tool", tool_call_id: "c1", content: "int x;"}, {role: "user", content: "y"}]}' >"$BATS_TEST_TMPDIR/in"
+	llm-generate <"$BATS_TEST_TMPDIR/in" >/dev/null
+	run fake_requests GPU0
+	assert_equal "$(jq -c '.body.messages[1] | [.content, .tool_calls[0].function.arguments]' <<<"$output")" \
+		'["",{"path":"a.c"}]'
+	assert_equal "$(jq -c '.body.options' <<<"$output")" '{"temperature":0}'
+}
