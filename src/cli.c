@@ -45,13 +45,19 @@ cli_bad_option(int ch, char *const argv[], const struct option *longopts)
 	lr_usage_error("unknown option '%s'", arg);
 }
 
+/* A per-role setting from a flag; given again, the last one counts. */
 static void
 role_flag(struct cli *o, const char *key, const char *val)
 {
-	if (o->nrole_flags < 8) {
-		o->role_flag[o->nrole_flags] = key;
-		o->role_val[o->nrole_flags++] = val;
-	}
+	int i;
+
+	for (i = 0; i < o->nrole_flags; i++)
+		if (strcmp(o->role_flag[i], key) == 0) {
+			o->role_val[i] = val;
+			return;
+		}
+	o->role_flag[o->nrole_flags] = key;	/* one per key: 7 at most */
+	o->role_val[o->nrole_flags++] = val;
 }
 
 int

@@ -44,12 +44,6 @@ static const struct setting settings[] = {
 
 _Static_assert(NSETTINGS == CONFIG_NSETTINGS, "CONFIG_NSETTINGS");
 
-const char *
-api_kind_name(enum api_kind k)
-{
-	return k == API_OPENAI ? "openai" : "ollama";
-}
-
 static int
 lookup(const char *key)
 {

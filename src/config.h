@@ -67,6 +67,4 @@ void config_print(const struct config *c, FILE *fp);
 
 void config_free(struct config *c);
 
-const char *api_kind_name(enum api_kind k);
-
 #endif

@@ -402,3 +402,12 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 		'["",{"path":"a.c"}]'
 	assert_equal "$(jq -c '.body.options' <<<"$output")" '{"temperature":0}'
 }
+
+@test "a flag given again: the last one counts" {
+	bad=http://127.0.0.1:1
+	run --separate-stderr bash -c "chat | llm-generate --url $bad --url $bad --url $bad --url $bad --url $bad \
+		--url $bad --url $bad --url $bad --url $bad --timeout 9 --timeout 20 --url $GPU0_URL"
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(fake_count GPU0)" 1
+}
