@@ -17,8 +17,8 @@ WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -DLR_VERSION='"$(VERSION)"' \
            $(WARN) $(WERROR) $(CFLAGS) $(SAN) \
-           $(shell $(PKG_CONFIG) --cflags libcurl libmd) -Isrc
-LDLIBS   = $(shell $(PKG_CONFIG) --libs libcurl libmd) -ljq -lm
+           $(shell $(PKG_CONFIG) --cflags libcurl libmd libmicrohttpd) -Isrc
+LDLIBS   = $(shell $(PKG_CONFIG) --libs libcurl libmd libmicrohttpd) -ljq -lm
 ALL_LDFLAGS = $(LDFLAGS) $(SAN)
 
 # Builds go to build/ (objects) and bin/ (programs); the sanitizer
@@ -26,7 +26,8 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN)
 O ?= build
 B ?= bin
 
-PROGS = llm-estimate llm-generate llm-summarize llm-mapreduce llm-route
+PROGS = llm-estimate llm-generate llm-summarize llm-mapreduce llm-route \
+        llm-serve
 LIB_SRCS = $(wildcard src/*.c)
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/src/%.o)
 BINS = $(PROGS:%=$(B)/%)
@@ -95,7 +96,8 @@ uninstall:
 # The Debian 12 packages the build and the tests need.
 DEPS = build-essential pkg-config libcurl4-openssl-dev libjq-dev jq curl \
        python3 bats bats-support bats-assert mandoc valgrind hyperfine \
-       clang libclang-rt-dev bc libmd-dev zsh fish
+       clang libclang-rt-dev bc libmd-dev zsh fish \
+       libmicrohttpd-dev
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)

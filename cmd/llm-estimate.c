@@ -9,7 +9,7 @@
 #include "measure.h"
 #include "request.h"
 
-enum { OPT_PER_MESSAGE = OPT_CMD_BASE, OPT_METHOD, OPT_A_MAX, OPT_B_MAX };
+enum { OPT_PER_MESSAGE = OPT_CMD_BASE, OPT_METHOD };
 
 static const struct option longopts[] = {
 	CLI_COMMON_OPTIONS,

@@ -565,3 +565,125 @@ backend_context_length(const struct role *r, const char *model, long *ctx,
 	}
 	return st;
 }
+
+struct fwd {
+	CURL *c;
+	const struct fwd_cb *cb;
+	int headed, status;
+};
+
+static int
+fwd_head(struct fwd *f)
+{
+	long code = 0;
+	char *ct = NULL;
+
+	if (f->headed)
+		return 0;
+	f->headed = 1;
+	curl_easy_getinfo(f->c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(f->c, CURLINFO_CONTENT_TYPE, &ct);
+	return f->status = f->cb->head(f->cb->ctx, code, ct);
+}
+
+static size_t
+fwd_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct fwd *f = ud;
+	size_t n = size * nmemb;
+
+	if (fwd_head(f) != 0 ||
+	    (f->status = f->cb->data(f->cb->ctx, ptr, n)) != 0)
+		return CURL_WRITEFUNC_ERROR;
+	return n;
+}
+
+/* One forwarded request on one URL. */
+static int
+forward_one(const struct role *r, const char *base, const char *method,
+    const char *path, const char *body, size_t len, long total_ms,
+    const struct fwd_cb *cb, struct lr_err *e)
+{
+	struct buf url = BUF_INIT, auth = BUF_INIT;
+	struct curl_slist *h = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct fwd f;
+	CURLcode res;
+	int st = 0;
+
+	memset(&f, 0, sizeof(f));
+	f.cb = cb;
+	buf_printf(&url, "%s%s", base, path);
+	if ((f.c = curl_easy_init()) == NULL)
+		lr_die(LR_FAIL, "out of memory");
+	if (body != NULL)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	if (r->api_key != NULL && *r->api_key != '\0') {
+		buf_printf(&auth, "Authorization: Bearer %s", r->api_key);
+		h = curl_slist_append(h, buf_str(&auth));
+	}
+	curl_easy_setopt(f.c, CURLOPT_URL, buf_str(&url));
+	curl_easy_setopt(f.c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(f.c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(f.c, CURLOPT_NOBODY, 1L);
+	else if (body != NULL) {
+		curl_easy_setopt(f.c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(f.c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	    strcmp(method, "POST") != 0)
+		curl_easy_setopt(f.c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(f.c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(f.c, CURLOPT_WRITEFUNCTION, fwd_write);
+	curl_easy_setopt(f.c, CURLOPT_WRITEDATA, &f);
+	curl_easy_setopt(f.c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(f.c, CURLOPT_CONNECTTIMEOUT_MS,
+	    r->connect_ms > 0 ? (long)r->connect_ms : 5000L);
+	if (total_ms > 0)
+		curl_easy_setopt(f.c, CURLOPT_TIMEOUT_MS, total_ms);
+	curl_easy_setopt(f.c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(f.c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	res = curl_easy_perform(f.c);
+	if (res == CURLE_OK)
+		st = fwd_head(&f);
+	else if (f.status != 0)
+		st = lr_seterr(e, f.status, "%s %s: output closed", r->name,
+		    buf_str(&url));
+	else if (res == CURLE_ABORTED_BY_CALLBACK)
+		st = lr_seterr(e, 128 + (int)backend_interrupted,
+		    "interrupted");
+	else if (res == CURLE_COULDNT_CONNECT ||
+	    res == CURLE_COULDNT_RESOLVE_HOST || res == CURLE_SEND_ERROR)
+		st = lr_seterr(e, LR_UNREACHABLE, "%s %s: cannot connect: %s",
+		    r->name, buf_str(&url), *errbuf ? errbuf :
+		    curl_easy_strerror(res));
+	else if (res == CURLE_OPERATION_TIMEDOUT)
+		st = lr_seterr(e, LR_TIMEOUT, "%s %s: timed out", r->name,
+		    buf_str(&url));
+	else
+		st = lr_seterr(e, LR_MALFORMED, "%s %s: %s", r->name,
+		    buf_str(&url), *errbuf ? errbuf : curl_easy_strerror(res));
+	curl_slist_free_all(h);
+	curl_easy_cleanup(f.c);
+	buf_free(&url);
+	buf_free(&auth);
+	return st;
+}
+
+int
+backend_forward(const struct role *r, const char *method, const char *path,
+    const char *body, size_t len, long total_ms, const struct fwd_cb *cb,
+    struct lr_err *e)
+{
+	int i, st = lr_seterr(e, LR_UNREACHABLE, "%s: no URL", r->name);
+
+	for (i = 0; i < r->nurls; i++) {
+		st = forward_one(r, r->urls[i], method, path, body, len,
+		    total_ms, cb, e);
+		if (st != LR_UNREACHABLE)
+			break;
+	}
+	return st;
+}

@@ -72,6 +72,26 @@ int backend_run(struct chat_xfer **x, int n, int jobs);
 int backend_context_length(const struct role *r, const char *model,
     long *ctx, struct lr_err *e);
 
+/* What backend_forward() hands over as the reply comes. */
+struct fwd_cb {
+	/* Once, before any data: the HTTP status and content type. */
+	int (*head)(void *ctx, long status, const char *ctype);
+	int (*data)(void *ctx, const char *p, size_t n);
+	void *ctx;
+};
+
+/*
+ * Send one request (method, path appended to the base URL, body of len
+ * bytes or none) to role r's first URL that answers, with the role's
+ * connect timeout and key, and at most total_ms in all (0: none), and
+ * hand the reply to cb as it comes, whatever its HTTP status.  Returns
+ * 0 or a status with e set; a callback's non-zero return stops it with
+ * that status.
+ */
+int backend_forward(const struct role *r, const char *method,
+    const char *path, const char *body, size_t len, long total_ms,
+    const struct fwd_cb *cb, struct lr_err *e);
+
 /* Release what a transfer holds after backend_run(). */
 void backend_xfer_free(struct chat_xfer *x);
 

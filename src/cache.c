@@ -155,6 +155,8 @@ cache_get(struct cache *c, const char *key, struct buf *out)
 	if (ok) {
 		buf_add(out, data.p, data.len);
 		c->hits++;
+		if (c->on_hit != NULL)
+			c->on_hit(c->hook_ctx, key);
 		utimensat(AT_FDCWD, path, NULL, 0);	/* recently used */
 	} else {
 		c->corrupt++;
@@ -272,6 +274,8 @@ cache_put(struct cache *c, const char *key, const char *data, size_t n)
 		unlink(tmp);
 	} else {
 		c->writes++;
+		if (c->on_put != NULL)
+			c->on_put(c->hook_ctx, key);
 		evict(c);
 	}
 	free(tmp);

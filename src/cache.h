@@ -22,6 +22,11 @@ struct cache {
 	char *dir;		/* NULL: no cache */
 	size_t max;		/* bytes */
 	int hits, misses, writes, corrupt;
+	/* Told of each hit and each entry written (llm-serve counts the
+	 * hits on what background condensing wrote), or NULL. */
+	void (*on_hit)(void *ctx, const char *key);
+	void (*on_put)(void *ctx, const char *key);
+	void *hook_ctx;
 };
 
 /*

@@ -15,6 +15,7 @@
 #include "generate.h"
 #include "log.h"
 #include "mapreduce.h"
+#include "route.h"
 
 void
 cli_init(struct cli *o, int role)
@@ -320,4 +321,97 @@ cli_exit(int status, const struct lr_err *e)
 		exit(128 + sig);
 	}
 	exit(status);
+}
+
+void
+cli_setting(struct cli_settings *s, const char *key, const char *val,
+    const char *flag)
+{
+	if (s->n == 64)
+		lr_usage_error("too many settings");
+	s->key[s->n] = key;
+	s->val[s->n] = val;
+	s->flag[s->n++] = flag;
+}
+
+int
+cli_route_option(int ch, char *arg, struct cli_settings *s,
+    struct route_opts *ro, struct cli_cache *cc)
+{
+	char *eq;
+
+	if (cli_condense_option(ch, arg, &ro->b, &s->target_set) ||
+	    cli_mapreduce_option(ch, arg, &ro->mr, cc))
+		return 1;
+	switch (ch) {
+	case OPT_GPU0_URL:
+		cli_setting(s, "gpu0_url", arg, "--gpu0-url");
+		return 1;
+	case OPT_GPU1_URL:
+		cli_setting(s, "gpu1_url", arg, "--gpu1-url");
+		return 1;
+	case OPT_HELPER_MODEL:
+		if (*arg == '\0')
+			lr_usage_error("--helper-model: empty name");
+		ro->b.model = arg;
+		return 1;
+	case OPT_NUM_CTX:
+		cli_setting(s, "gpu0_num_ctx", arg, "--num-ctx");
+		return 1;
+	case OPT_SET:
+		if ((eq = strchr(arg, '=')) == NULL)
+			lr_usage_error("--set: expected KEY=VALUE, not '%s'",
+			    arg);
+		*eq = '\0';
+		cli_setting(s, arg, eq + 1, "--set");
+		return 1;
+	case OPT_A_MAX:
+		cli_setting(s, "a_max", arg, "--a-max");
+		return 1;
+	case OPT_B_MAX:
+		cli_setting(s, "b_max", arg, "--b-max");
+		return 1;
+	case OPT_PRINT_CONFIG:
+		s->print_config = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int
+cli_settings_apply(const struct cli_settings *s, struct config *cfg,
+    struct lr_err *e)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (config_set(cfg, s->key[i], s->val[i], s->flag[i], e))
+			return LR_USAGE;
+	return 0;
+}
+
+void
+cli_route_finish(const struct cli_settings *s, struct route_opts *ro,
+    struct config *cfg)
+{
+	struct lr_err e;
+	size_t n;
+
+	cli_mapreduce_check(&ro->mr);
+	/* The condensing flags hold for both strategies; --target only when
+	 * given, since their defaults differ. */
+	n = ro->mr.c.target;
+	ro->mr.c = ro->b;
+	if (!s->target_set)
+		ro->mr.c.target = n;
+	if (cli_settings_apply(s, cfg, &e) != 0)
+		lr_usage_error("%s", e.msg);
+	cli_config_check(cfg);
+	if (s->print_config) {
+		if (cfg->path != NULL)
+			printf("# config file: %s\n", cfg->path);
+		config_print(cfg, stdout);
+		config_free(cfg);
+		cli_exit(LR_OK, NULL);
+	}
 }

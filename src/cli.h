@@ -23,6 +23,8 @@ enum {
 	OPT_TARGET, OPT_PRESERVE, OPT_KEEP_LAST, OPT_SUMMARIZE_SYSTEM,
 	OPT_EXTRACTIVE, OPT_ON_HELPER_FAILURE, OPT_JOBS, OPT_CHUNK_TOKENS,
 	OPT_CHUNK_TARGET, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX,
+	OPT_GPU0_URL, OPT_GPU1_URL, OPT_HELPER_MODEL, OPT_SET, OPT_A_MAX,
+	OPT_B_MAX, OPT_PRINT_CONFIG,
 	OPT_CMD_BASE = 300	/* a binary's own long-only options */
 };
 
@@ -66,6 +68,30 @@ enum {
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE }, \
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR }, \
 	{ "cache-max", required_argument, NULL, OPT_CACHE_MAX }
+
+/* Routing (llm-route, llm-serve): both roles and the thresholds. */
+#define CLI_ROUTE_OPTIONS \
+	{ "gpu0-url", required_argument, NULL, OPT_GPU0_URL }, \
+	{ "gpu1-url", required_argument, NULL, OPT_GPU1_URL }, \
+	{ "model", required_argument, NULL, OPT_MODEL }, \
+	{ "helper-model", required_argument, NULL, OPT_HELPER_MODEL }, \
+	{ "num-ctx", required_argument, NULL, OPT_NUM_CTX }, \
+	{ "set", required_argument, NULL, OPT_SET }, \
+	{ "a-max", required_argument, NULL, OPT_A_MAX }, \
+	{ "b-max", required_argument, NULL, OPT_B_MAX }, \
+	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG }
+
+#define CLI_ROUTE_HELP \
+"      --print-config      print every setting and where it came from\n" \
+"      --a-max N           direct below N tokens (default 2000)\n" \
+"      --b-max N           summarize below N tokens (default 6000)\n" \
+"      --gpu0-url URL      the answering server(s), comma-separated\n" \
+"      --gpu1-url URL      the helper server(s), comma-separated\n" \
+"      --model NAME        the answering model, instead of the request's\n" \
+"      --helper-model NAME the helper's model\n" \
+"      --num-ctx N         GPU0's context window (default: the request's\n" \
+"                          num_ctx, else the model's from /api/show)\n" \
+"      --set KEY=VALUE     any configuration key (see llm-route(1))\n"
 
 /* Help lines for the shared options, for each binary's --help. */
 #define CLI_COMMON_HELP \
@@ -123,6 +149,8 @@ struct cli {
 struct condense_opts;
 struct mr_opts;
 struct cache;
+struct route_opts;
+
 
 /* The cache as the flags say. */
 struct cli_cache {
@@ -130,6 +158,41 @@ struct cli_cache {
 	const char *dir;	/* --cache-dir, or NULL */
 	size_t max;		/* --cache-max */
 };
+
+/* Settings from flags, applied after the config file and environment. */
+struct cli_settings {
+	const char *key[64];
+	const char *val[64];
+	const char *flag[64];
+	int n;
+	int print_config;	/* --print-config */
+	int target_set;		/* --target was given */
+};
+
+/* Add a setting (a config key) from flag. */
+void cli_setting(struct cli_settings *s, const char *key, const char *val,
+    const char *flag);
+
+/*
+ * Handle a routing option (CLI_ROUTE_OPTIONS, and the condensing and
+ * map-reduce ones) into s, ro and cc; return 1 when ch was one.
+ * --model is cli_option()'s.
+ */
+int cli_route_option(int ch, char *arg, struct cli_settings *s,
+    struct route_opts *ro, struct cli_cache *cc);
+
+/*
+ * After every flag: the condensing flags hold for both strategies, the
+ * settings are applied to cfg and checked, and --print-config prints
+ * them and exits.
+ */
+void cli_route_finish(const struct cli_settings *s, struct route_opts *ro,
+    struct config *cfg);
+
+/* Apply the settings to cfg: 0, or LR_USAGE with e set (config_check()
+ * comes after). */
+int cli_settings_apply(const struct cli_settings *s, struct config *cfg,
+    struct lr_err *e);
 
 /* Defaults; role is the binary's default role. */
 void cli_init(struct cli *o, int role);

@@ -95,6 +95,8 @@ jv condense_place(const struct chat *c, const struct split *s,
 struct condense_result {
 	const char *how;	/* "helper", "extractive", "unchanged" */
 	size_t tokens_in, tokens_out;
+	int chunks, cache_hits;	/* map-reduce: closed chunks, and how
+				   many of their summaries were cached */
 };
 
 /*

@@ -9,7 +9,8 @@
 
 #include "config.h"
 
-enum cfg_type { T_URL, T_STR, T_API, T_TOKENS, T_MS };
+enum cfg_type { T_URL, T_STR, T_API, T_TOKENS, T_MS, T_LISTEN, T_SIZE, T_BOOL,
+    T_PATH };
 
 struct setting {
 	const char *key;	/* config file key */
@@ -38,6 +39,13 @@ static const struct setting settings[] = {
 	{ "gpu1_num_ctx", NULL, T_TOKENS, GPU1, "8192" },
 	{ "a_max", "LLM_ROUTE_A_MAX", T_TOKENS, -1, "2000" },
 	{ "b_max", "LLM_ROUTE_B_MAX", T_TOKENS, -1, "6000" },
+	{ "serve_listen", "LLM_SERVE_LISTEN", T_LISTEN, -1, "127.0.0.1:8512" },
+	{ "serve_token_file", NULL, T_PATH, -1, "" },
+	{ "serve_max_body", NULL, T_SIZE, -1, "64M" },
+	{ "serve_max_streams", NULL, T_TOKENS, -1, "64" },
+	{ "serve_keepalive", NULL, T_MS, -1, "10" },
+	{ "serve_drain", NULL, T_MS, -1, "10" },
+	{ "serve_prefetch", NULL, T_BOOL, -1, "on" },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -79,12 +87,77 @@ ollama_host_url(const char *s)
 	return buf_detach(&b);
 }
 
+/* on/off, yes/no, true/false, 1/0: 1 or 0, else -1. */
+static int
+parse_bool(const char *v)
+{
+	static const char *const yes[] = { "on", "yes", "true", "1" };
+	static const char *const no[] = { "off", "no", "false", "0" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcmp(v, yes[i]) == 0)
+			return 1;
+		if (strcmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * A listen address: ADDR:PORT or [ADDR6]:PORT, several separated by
+ * commas; NULL when good, else why.
+ */
+static const char *
+check_listen(const char *val)
+{
+	const char *p, *q, *colon;
+	long port;
+	const char *why;
+	char num[16];
+	int n = 0;
+
+	for (p = val;; p = q + 1) {
+		q = strchr(p, ',');
+		if (q == NULL)
+			q = p + strlen(p);
+		if (++n > SERVE_MAX_LISTEN)
+			return "too many addresses";
+		colon = NULL;
+		if (*p == '[') {
+			const char *rb = memchr(p, ']', (size_t)(q - p));
+
+			if (rb == NULL || rb[1] != ':')
+				return "expected [ADDR]:PORT";
+			colon = rb + 1;
+		} else {
+			const char *c;
+
+			for (c = p; c < q; c++)
+				if (*c == ':')
+					colon = c;
+		}
+		if (colon == NULL || colon == p)
+			return "expected ADDR:PORT";
+		if ((size_t)(q - colon - 1) >= sizeof(num) || q == colon + 1)
+			return "expected a port number after ':'";
+		memcpy(num, colon + 1, (size_t)(q - colon - 1));
+		num[q - colon - 1] = '\0';
+		if (lr_parse_long(num, 0, 65535, &port, &why) != 0)
+			return "the port is not a number from 0 to 65535";
+		if (*q == '\0')
+			break;
+	}
+	return NULL;
+}
+
 /* Check a value of the setting's type; NULL when good, else why. */
 static const char *
 check_value(const struct setting *s, const char *val)
 {
 	const char *why = NULL, *p, *q;
 	long l;
+	size_t z;
 
 	switch (s->type) {
 	case T_URL:
@@ -114,6 +187,16 @@ check_value(const struct setting *s, const char *val)
 	case T_MS:
 		if (lr_parse_ms(val, &l, &why) != 0)
 			return why;
+		return NULL;
+	case T_LISTEN:
+		return check_listen(val);
+	case T_SIZE:
+		if (lr_parse_size(val, &z, &why) != 0)
+			return why;
+		return z == 0 ? "must be more than 0" : NULL;
+	case T_BOOL:
+		return parse_bool(val) < 0 ? "not 'on' or 'off'" : NULL;
+	case T_PATH:
 		return NULL;
 	}
 	return NULL;
@@ -271,12 +354,40 @@ resolve(struct config *c, struct lr_err *e)
 				r->num_ctx = l;
 			else if (strcmp(s->key, "a_max") == 0)
 				c->a_max = l;
-			else
+			else if (strcmp(s->key, "b_max") == 0)
 				c->b_max = l;
+			else
+				c->serve.max_streams = l;
+			break;
+		case T_LISTEN: {
+			char *copy = xstrdup(v), *tok, *save = NULL;
+
+			while (c->serve.nlisten > 0)
+				free(c->serve.listen[--c->serve.nlisten]);
+			for (tok = strtok_r(copy, ",", &save); tok != NULL;
+			    tok = strtok_r(NULL, ",", &save))
+				c->serve.listen[c->serve.nlisten++] =
+				    xstrdup(tok);
+			free(copy);
+			break;
+		}
+		case T_SIZE:
+			(void)lr_parse_size(v, &c->serve.max_body, &why);
+			break;
+		case T_BOOL:
+			c->serve.prefetch = parse_bool(v) == 1;
+			break;
+		case T_PATH:
+			c->serve.token_file = v;
 			break;
 		case T_MS:
 			(void)lr_parse_ms(v, &l, &why);
-			if (strcmp(k, "connect_timeout") == 0)
+			if (r == NULL) {
+				if (strcmp(s->key, "serve_keepalive") == 0)
+					c->serve.keepalive_ms = l;
+				else
+					c->serve.drain_ms = l;
+			} else if (strcmp(k, "connect_timeout") == 0)
 				r->connect_ms = l;
 			else if (strcmp(k, "first_byte_timeout") == 0)
 				r->first_byte_ms = l;
@@ -388,6 +499,8 @@ config_free(struct config *c)
 	for (j = 0; j < NROLES; j++)
 		while (c->role[j].nurls > 0)
 			free(c->role[j].urls[--c->role[j].nurls]);
+	while (c->serve.nlisten > 0)
+		free(c->serve.listen[--c->serve.nlisten]);
 	free(c->path);
 	c->path = NULL;
 	for (i = 0; i < NSETTINGS; i++) {

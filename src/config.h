@@ -34,11 +34,26 @@ struct role {
 	long num_ctx;			/* options.num_ctx to send; 0: none */
 };
 
-#define CONFIG_NSETTINGS 18	/* rows of the table in config.c */
+#define CONFIG_NSETTINGS 25	/* rows of the table in config.c */
+
+#define SERVE_MAX_LISTEN 8
+
+/* llm-serve's own settings (the serve_* keys). */
+struct serve_cfg {
+	char *listen[SERVE_MAX_LISTEN];	/* "ADDR:PORT", "[ADDR6]:PORT" */
+	int nlisten;
+	size_t max_body;		/* bytes of a request body */
+	long max_streams;		/* chat requests at once */
+	long keepalive_ms;		/* an empty chunk this often */
+	long drain_ms;			/* SIGTERM: streams may finish */
+	int prefetch;			/* background condensing */
+	const char *token_file;		/* bearer token file, or "" */
+};
 
 struct config {
 	struct role role[NROLES];
 	long a_max, b_max;
+	struct serve_cfg serve;
 	char *path;		/* the config file read, or NULL */
 	/* Each setting as text, and where it came from. */
 	char *values[CONFIG_NSETTINGS];

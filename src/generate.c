@@ -28,6 +28,8 @@ struct gen {
 	int in_field_thinking;	/* --show-thinking printed "<think>" */
 	char last;		/* the last byte written, or 0 */
 	int ended;		/* the text's end is written */
+	struct buf think;	/* --no-stream --json: the thinking */
+	jv calls;		/* --no-stream --json: the tool calls */
 };
 
 static int
@@ -208,7 +210,11 @@ on_delta_json(void *ctx, const char *c, size_t cn, const char *t, size_t tn)
 	struct gen *g = ctx;
 	jv o, m;
 
-	if (g->api == API_OLLAMA || g->o->no_stream)
+	if (g->o->no_stream) {
+		buf_add(&g->think, t, tn);
+		return 0;
+	}
+	if (g->api == API_OLLAMA)
 		return 0;
 	o = ollama_chunk(g, jv_string_sized(c != NULL ? c : "", (int)cn), 0);
 	if (tn > 0) {
@@ -231,12 +237,49 @@ on_line(void *ctx, const char *line, size_t len)
 	return r;
 }
 
+/* --no-stream --json: keep the tool calls of each Ollama line. */
+static int
+on_line_calls(void *ctx, const char *line, size_t len)
+{
+	struct gen *g = ctx;
+	jv o, tc;
+	int i, n;
+
+	if (len < 12 || lr_memfind(line, len, "\"tool_calls\"", 12) == NULL)
+		return 0;
+	o = jv_parse_sized(line, (int)len);
+	tc = jv_get_kind(o) == JV_KIND_OBJECT ? jv_object_get(jv_object_get(
+	    jv_copy(o), jv_string("message")), jv_string("tool_calls")) :
+	    jv_invalid();
+	if (jv_get_kind(tc) == JV_KIND_ARRAY) {
+		n = jv_array_length(jv_copy(tc));
+		for (i = 0; i < n; i++)
+			g->calls = jv_array_append(g->calls,
+			    jv_array_get(jv_copy(tc), i));
+	}
+	jv_free(tc);
+	jv_free(o);
+	return 0;
+}
+
 /* The final line in Ollama's shape: stats from the reply's final object. */
 static jv
 final_object(const struct gen *g, jv final, const char *content)
 {
 	jv o = ollama_chunk(g, jv_string(content), 1);
 	jv_kind k = jv_get_kind(final);
+
+	if (g->think.len > 0 || jv_array_length(jv_copy(g->calls)) > 0) {
+		jv m = jv_object_get(jv_copy(o), jv_string("message"));
+
+		if (g->think.len > 0)
+			m = jv_object_set(m, jv_string("thinking"),
+			    jv_string_sized(g->think.p, (int)g->think.len));
+		if (jv_array_length(jv_copy(g->calls)) > 0)
+			m = jv_object_set(m, jv_string("tool_calls"),
+			    jv_copy(g->calls));
+		o = jv_object_set(o, jv_string("message"), m);
+	}
 
 	if (k == JV_KIND_OBJECT) {
 		int it = jv_object_iter(final);
@@ -324,6 +367,7 @@ generate(const struct chat *c, const struct role *r,
 	int st;
 
 	memset(&g, 0, sizeof(g));
+	g.calls = jv_array();
 	g.o = o;
 	g.out = out;
 	g.api = r->api;
@@ -353,8 +397,8 @@ generate(const struct chat *c, const struct role *r,
 	x.keep = o->json && (o->no_stream || r->api == API_OPENAI);
 	if (o->json) {
 		x.cb.delta = on_delta_json;
-		if (r->api == API_OLLAMA && !o->no_stream)
-			x.cb.line = on_line;
+		if (r->api == API_OLLAMA)
+			x.cb.line = o->no_stream ? on_line_calls : on_line;
 	} else {
 		x.cb.delta = on_delta;
 		x.cb.done = text_end;
@@ -384,9 +428,12 @@ generate(const struct chat *c, const struct role *r,
 	}
 	if (st != 0 && e != NULL)
 		*e = x.err;
+	o->http_status = x.http_status;
 	backend_xfer_free(&x);
 	buf_free(&g.hold);
 	buf_free(&g.pend);
+	buf_free(&g.think);
+	jv_free(g.calls);
 	buf_free(&body);
 	return st;
 }

@@ -26,6 +26,7 @@ struct gen_opts {
 	long num_ctx;		/* options.num_ctx to send, if > 0; else the
 				   role's, if > 0 */
 	long prompt_eval_count;	/* out: from the final stats, or -1 */
+	long http_status;	/* out: the server's HTTP status, or 0 */
 };
 
 /*

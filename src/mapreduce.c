@@ -712,6 +712,13 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	if (!o->c.extractive)
 		st = summarize_all(tr, n, o->chunk_target, helper, o, cache,
 		    sums, cached, failed, errs, "map");
+	res->chunks = n;
+	for (i = 0; i < n; i++)
+		res->cache_hits += cached[i];
+	if (o->map_only) {
+		res->how = "prefetch";
+		goto done;
+	}
 	for (i = 0; i < n && st == 0; i++) {
 		struct chunk *k = &cs.v[idx[i]];
 

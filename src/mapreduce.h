@@ -32,6 +32,10 @@ struct mr_opts {
 	int dry_run;		/* list the chunks, ask nothing */
 	int close_last;		/* summarize the last chunk too */
 	int progress;		/* "map 3/12" on stderr */
+	int map_only;		/* fill the cache with the closed chunks'
+				   summaries and stop (llm-serve's
+				   background condensing); out is left
+				   empty */
 };
 
 void mr_opts_init(struct mr_opts *o);

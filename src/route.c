@@ -46,7 +46,7 @@ request_option(const struct chat *c, const char *key)
  */
 static long
 context_window(const struct chat *c, const struct role *r, const char *model,
-    struct cache *cache, int ask, const char **from)
+    long fixed, struct cache *cache, int ask, const char **from)
 {
 	const char *parts[3];
 	size_t lens[3];
@@ -58,6 +58,9 @@ context_window(const struct chat *c, const struct role *r, const char *model,
 	*from = "configuration";
 	if (r->num_ctx > 0)
 		return r->num_ctx;
+	*from = "this server";
+	if (fixed > 0)
+		return fixed;
 	*from = "request";
 	if ((n = request_option(c, "num_ctx")) > 0)
 		return n;
@@ -101,7 +104,8 @@ dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
 {
 	const struct role *g0 = &cfg->role[GPU0], *g1 = &cfg->role[GPU1];
 	const char *model = request_model(c, g0, o->gen.model), *from;
-	long ctx = context_window(c, g0, model, cache, 0, &from);
+	long ctx = context_window(c, g0, model, o->fixed_num_ctx, cache, 0,
+	    &from);
 	jv r, v;
 
 	r = measure_report(c, o->method, cfg->a_max, cfg->b_max, rawlen, 0);
@@ -149,6 +153,34 @@ harder(struct route_opts *h, const struct route_opts *o, int k)
 	h->mr.close_last = 1;
 }
 
+/*
+ * What no condensing can take away: the leading system messages and
+ * the shortest tail, in tokens.
+ */
+static size_t
+verbatim_floor(const struct chat *c, const struct route_opts *o)
+{
+	struct condense_opts b = o->b;
+	struct msg_size sz;
+	struct split sp;
+	size_t t = 0;
+	int i;
+
+	b.keep_last = 1;
+	condense_split(c, &b, &sp);
+	for (i = 0; i < sp.n; i++) {
+		jv m;
+
+		if (i >= sp.sys_end && i < sp.tail)
+			continue;
+		m = jv_array_get(jv_copy(c->messages), i);
+		measure_message(m, o->method, &sz);
+		jv_free(m);
+		t += sz.tokens;
+	}
+	return t;
+}
+
 int
 route(const struct chat *c, const char *raw, size_t rawlen,
     const struct config *cfg, struct route_opts *o, struct cache *cache,
@@ -163,7 +195,8 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	enum strategy s;
 	size_t tokens, need = 0, reserve;
 	const char *model, *from;
-	long ctx, pec;
+	long ctx, fit, n, pec;
+	double t0;
 	int k, st = 0;
 
 	tokens = measure_tokens(c, o->method);
@@ -174,7 +207,19 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	if (o->dry_run)
 		return dry_run(c, rawlen, cfg, o, cache, out);
 	model = request_model(c, g0, o->gen.model);
-	ctx = context_window(c, g0, model, cache, 1, &from);
+	ctx = context_window(c, g0, model, o->serve ? o->fixed_num_ctx : 0,
+	    cache, 1, &from);
+	/* The window the chat must fit: a client's smaller one narrows it. */
+	fit = ctx;
+	if (o->serve && (n = request_option(c, "num_ctx")) > 0 &&
+	    (fit <= 0 || n < fit))
+		fit = n;
+	memset(&o->info, 0, sizeof(o->info));
+	o->info.strategy = s;
+	o->info.tokens = o->info.tokens_sent = tokens;
+	o->info.num_ctx = ctx;
+	o->info.num_ctx_from = from;
+	o->info.model = model;
 	/* Room for the answer: num_predict (at most 8 times the default),
 	 * or the default for none, -1 (no limit) or -2 (fill the context). */
 	reserve = (size_t)request_option(c, "num_predict");
@@ -182,8 +227,18 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		reserve = ROUTE_ANSWER_RESERVE;
 	if (reserve > ROUTE_ANSWER_RESERVE * 8)
 		reserve = ROUTE_ANSWER_RESERVE * 8;
-	if (ctx > 0 && reserve > (size_t)ctx / 2)
-		reserve = (size_t)ctx / 2;
+	if (fit > 0 && reserve > (size_t)fit / 2)
+		reserve = (size_t)fit / 2;
+	/* Refuse at once what cannot fit even condensed to the bone. */
+	if (fit > 0 && tokens + reserve > (size_t)fit &&
+	    (need = verbatim_floor(c, o) + reserve) > (size_t)fit)
+		return lr_seterr(e, LR_INPUT, "the chat needs about %zu tokens "
+		    "with its answer even condensed, more than GPU0's context "
+		    "of %ld tokens (num_ctx, from %s)", need, fit,
+		    fit == ctx ? from : "request");
+	if (o->on_start != NULL && (st = o->on_start(o->hook_ctx, &o->info)))
+		return st;
+	t0 = lr_now_ms();
 	for (k = 0; k < ROUTE_TRIES; k++) {
 		if (k == 0)
 			h = *o;
@@ -194,7 +249,7 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 			lr_warn("the chat needs about %zu tokens with its "
 			    "answer, more than GPU0's context of %ld tokens "
 			    "(num_ctx, from %s): condensing harder (%s)", need,
-			    ctx, from, strategy_name(s));
+			    fit, fit == ctx ? from : "request", strategy_name(s));
 		}
 		buf_reset(&cond);
 		if (s == STRAT_DIRECT)
@@ -207,6 +262,8 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 			    &res, e);
 			if (st != 0)
 				break;
+			o->info.chunks = res.chunks;
+			o->info.cache_hits = res.cache_hits;
 			/* What the next stage of the pipeline would read. */
 			if (chat_parse(cond.p, cond.len, c->shape == CHAT_TEXT,
 			    &c2, e) != 0) {
@@ -217,7 +274,7 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 			use = &c2;
 		}
 		need = measure_tokens(use, o->method) + reserve;
-		if (ctx <= 0 || need <= (size_t)ctx)
+		if (fit <= 0 || need <= (size_t)fit)
 			break;
 		if (use != c)
 			chat_free(&c2);
@@ -226,11 +283,18 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	if (st == 0 && use == NULL)
 		st = lr_seterr(e, LR_INPUT, "the chat needs about %zu tokens "
 		    "with its answer even condensed, more than GPU0's context "
-		    "of %ld tokens (num_ctx, from %s)", need, ctx, from);
+		    "of %ld tokens (num_ctx, from %s)", need, fit,
+		    fit == ctx ? from : "request");
+	o->info.strategy = s;
+	o->info.condense_ms = lr_now_ms() - t0;
 	if (st == 0) {
+		o->info.tokens_sent = need - reserve;
+		if (o->on_answer != NULL)
+			o->on_answer(o->hook_ctx, &o->info);
 		h.gen.num_ctx = ctx;
 		st = generate(use, g0, &h.gen, out, e);
 		o->gen.prompt_eval_count = pec = h.gen.prompt_eval_count;
+		o->gen.http_status = h.gen.http_status;
 		/* Evidently truncated: far fewer tokens than were sent, at
 		 * about the context's size. */
 		if (st == 0 && pec >= 0 && (double)pec < 0.85 *

@@ -18,9 +18,22 @@
 #include "config.h"
 #include "generate.h"
 #include "mapreduce.h"
+#include "measure.h"
 
 #define ROUTE_ANSWER_RESERVE	1024	/* tokens kept for the answer */
 #define ROUTE_TRIES		4	/* condensing harder, at most */
+
+/* What routing decided and measured, for llm-serve. */
+struct route_info {
+	enum strategy strategy;
+	size_t tokens;		/* the chat's estimate */
+	size_t tokens_sent;	/* after condensing: what GPU0 is sent */
+	long num_ctx;		/* the window sent upstream; 0: unknown */
+	const char *num_ctx_from;
+	const char *model;	/* GPU0's model */
+	double condense_ms;	/* time spent condensing */
+	int chunks, cache_hits;	/* map-reduce's closed chunks, cached */
+};
 
 struct route_opts {
 	struct condense_opts b;	/* strategy B */
@@ -28,6 +41,24 @@ struct route_opts {
 	struct gen_opts gen;	/* the answer */
 	int dry_run;		/* the decision and its numbers only */
 	enum est_method method;
+	/*
+	 * llm-serve: the num_ctx this server already sends for the model
+	 * (0: none yet).  With serve set, the upstream window is the
+	 * configured one, else this, else the first client's
+	 * options.num_ctx, else the model's; a client's smaller num_ctx
+	 * only narrows what the chat is fitted into.
+	 */
+	int serve;
+	long fixed_num_ctx;
+	/*
+	 * Called once the chat is known to fit (before any condensing);
+	 * a non-zero return ends routing with that status.  Then
+	 * on_answer before GPU0 is asked.
+	 */
+	int (*on_start)(void *ctx, const struct route_info *info);
+	void (*on_answer)(void *ctx, const struct route_info *info);
+	void *hook_ctx;
+	struct route_info info;	/* out */
 };
 
 void route_opts_init(struct route_opts *o);

@@ -385,3 +385,19 @@ lr_parse_ms(const char *s, long *out, const char **why)
 	*out = (long)(v + 0.5);
 	return 0;
 }
+
+const char *
+lr_memfind(const char *p, size_t len, const char *needle, size_t n)
+{
+	const char *q, *end = p + len;
+
+	if (n == 0)
+		return p;
+	while (len >= n && (q = memchr(p, needle[0], len - n + 1)) != NULL) {
+		if (memcmp(q, needle, n) == 0)
+			return q;
+		p = q + 1;
+		len = (size_t)(end - p);
+	}
+	return NULL;
+}

@@ -80,6 +80,10 @@ const char *buf_str(struct buf *b);
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 
+/* The first n-byte needle in the len bytes at p, or NULL (memmem). */
+const char *lr_memfind(const char *p, size_t len, const char *needle,
+    size_t n);
+
 /* Monotonic clock in milliseconds. */
 double lr_now_ms(void);
 
