@@ -8,6 +8,7 @@ MANDIR   ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SYSTEMDUSERDIR ?= $(PREFIX)/lib/systemd/user
 
 CC       ?= cc
 PKG_CONFIG ?= pkg-config
@@ -86,12 +87,17 @@ install: all
 	    install -m 644 completions/_$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p && \
 	    install -m 644 completions/$$p.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish \
 	    || exit 1; done
+	install -d $(DESTDIR)$(SYSTEMDUSERDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/llm-serve.service.in \
+	    >$(DESTDIR)$(SYSTEMDUSERDIR)/llm-serve.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUSERDIR)/llm-serve.service
 
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p \
 	    $(DESTDIR)$(MANDIR)/man1/$$p.1 $(DESTDIR)$(BASHCOMPDIR)/$$p \
 	    $(DESTDIR)$(ZSHCOMPDIR)/_$$p \
 	    $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; done
+	rm -f $(DESTDIR)$(SYSTEMDUSERDIR)/llm-serve.service
 
 # The Debian 12 packages the build and the tests need.
 DEPS = build-essential pkg-config libcurl4-openssl-dev libjq-dev jq curl \
@@ -101,6 +107,14 @@ DEPS = build-essential pkg-config libcurl4-openssl-dev libjq-dev jq curl \
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)
+	$(MAKE) npm-deps
+
+# The real clients of llm-serve's tests (tests/npm/package.json, pinned):
+# Node.js and npm from Debian when the machine has none.
+npm-deps:
+	command -v npm >/dev/null || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
 
 # Route the example conversations through canned demo backends.
 demo: all
@@ -118,5 +132,6 @@ lint-man:
 clean:
 	rm -rf build bin build-san bin-san build-fuzz
 
-.PHONY: all check sanitize valgrind fuzz demo install uninstall deps lint-man clean
+.PHONY: all check sanitize valgrind fuzz demo install uninstall deps npm-deps \
+        lint-man clean
 .SUFFIXES:

@@ -577,10 +577,8 @@ job_chat(const struct job *j)
 	snprintf(k.id, sizeof(k.id), "chatcmpl-%ld%06ld%d", (long)tv.tv_sec,
 	    (long)tv.tv_usec, (int)getpid());
 	if (chat_parse(j->body, j->len, 0, &c, &e) != 0 ||
-	    c.shape == CHAT_TEXT) {
-		if (c.shape == CHAT_TEXT && e.status == 0)
-			lr_seterr(&e, LR_INPUT, "bad input: not a JSON "
-			    "chat request");
+	    (c.shape == CHAT_TEXT && lr_seterr(&e, LR_INPUT, "bad input: "
+	    "not a JSON chat request") != 0)) {
 		fail(&k, LR_INPUT, 0, e.msg);
 		chat_free(&c);
 		return LR_INPUT;
@@ -669,6 +667,10 @@ proxy(const struct job *j, const char *method, const char *path)
 	k.j = j;
 	k.openai = strncmp(path, "/v1/", 4) == 0;
 	cb.ctx = &k;
+	/* HEAD is asked as GET: not every server answers HEAD, and the
+	 * HTTP server leaves the body out. */
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET";
 	st = backend_forward(&j->cfg->role[GPU0], method, path,
 	    strcmp(method, "POST") == 0 ? j->body : NULL, j->len, 0, &cb, &e);
 	if (st != 0 && st != LR_CLOSED && !k.headed)

@@ -94,6 +94,9 @@ man_lint() {
 	assert_output ''
 }
 
+# man_sections PROG [STATUS...]: the page has the sections, and its EXIT
+# STATUS lists every status of SPEC section 7, or exactly the STATUSes
+# given (llm-serve, a server, exits with 0, 1 or 2 only).
 man_sections() {
 	local page="$TOP/man/$1.1" s st
 	for s in NAME SYNOPSIS DESCRIPTION ENVIRONMENT FILES 'EXIT STATUS' \
@@ -104,6 +107,11 @@ man_sections() {
 	run awk '/^\.Sh EXIT STATUS/ { f = 1; next } /^\.Sh / { f = 0 }
 	    f && /^\.It / { for (i = 2; i <= NF; i++)
 		if ($i ~ /^[0-9]+$/) print $i }' "$page"
+	if (($# > 1)); then
+		shift
+		assert_output "$(printf '%s\n' "$@")"
+		return
+	fi
 	for st in 0 1 2 3 4 5 6 7 130 143; do
 		assert_line "$st"
 	done
@@ -176,6 +184,10 @@ fish_file_ok() {
 	man_matches_help llm-route
 }
 
+@test "llm-serve: man page options = --help options" {
+	man_matches_help llm-serve
+}
+
 @test "llm-estimate: bash completion options = --help options" {
 	same_opts llm-estimate bash
 }
@@ -194,6 +206,10 @@ fish_file_ok() {
 
 @test "llm-route: bash completion options = --help options" {
 	same_opts llm-route bash
+}
+
+@test "llm-serve: bash completion options = --help options" {
+	same_opts llm-serve bash
 }
 
 @test "llm-estimate: zsh completion options = --help options" {
@@ -216,6 +232,10 @@ fish_file_ok() {
 	same_opts llm-route zsh
 }
 
+@test "llm-serve: zsh completion options = --help options" {
+	same_opts llm-serve zsh
+}
+
 @test "llm-estimate: fish completion options = --help options" {
 	same_opts llm-estimate fish
 }
@@ -234,6 +254,10 @@ fish_file_ok() {
 
 @test "llm-route: fish completion options = --help options" {
 	same_opts llm-route fish
+}
+
+@test "llm-serve: fish completion options = --help options" {
+	same_opts llm-serve fish
 }
 
 @test "llm-estimate.1: mandoc -Tlint -W warning is clean" {
@@ -256,6 +280,10 @@ fish_file_ok() {
 	man_lint llm-route
 }
 
+@test "llm-serve.1: mandoc -Tlint -W warning is clean" {
+	man_lint llm-serve
+}
+
 @test "llm-estimate.1: the sections, and every exit status" {
 	man_sections llm-estimate
 }
@@ -274,6 +302,10 @@ fish_file_ok() {
 
 @test "llm-route.1: the sections, and every exit status" {
 	man_sections llm-route
+}
+
+@test "llm-serve.1: the sections, and its exit statuses 0, 1 and 2" {
+	man_sections llm-serve 0 1 2
 }
 
 @test "llm-estimate --version prints name and version" {
@@ -296,6 +328,10 @@ fish_file_ok() {
 	version_is llm-route
 }
 
+@test "llm-serve --version prints name and version" {
+	version_is llm-serve
+}
+
 @test "llm-estimate: bash completion loads and offers the long options" {
 	bash_loads llm-estimate
 }
@@ -314,6 +350,10 @@ fish_file_ok() {
 
 @test "llm-route: bash completion loads and offers the long options" {
 	bash_loads llm-route
+}
+
+@test "llm-serve: bash completion loads and offers the long options" {
+	bash_loads llm-serve
 }
 
 @test "bash completion of option values: --method, --api, --on-helper-failure" {
@@ -396,6 +436,95 @@ fish_file_ok() {
 	assert_output ''
 }
 
+@test "llm-serve: bash completion of option values, and --set KEY=VALUE" {
+	run bash_complete llm-serve --on-helper-failure ''
+	assert_output $'extractive\ndirect\nfail'
+	for opt in --listen --max-body --max-streams --keepalive --drain \
+	    --a-max --b-max --gpu0-url --gpu1-url --model --helper-model \
+	    --num-ctx --target --jobs --chunk-tokens --chunk-target --cache-max; do
+		run bash_complete llm-serve "$opt" ''
+		assert_output ''
+	done
+	run bash_complete llm-serve --listen = ''
+	assert_output ''
+	# --set offers every key of the configuration table, as KEY=.
+	run bash_complete llm-serve --set ''
+	assert_output "$(llm-serve --print-config | sed -n 's/^\([a-z0-9_]*\) = .*/\1=/p')"
+	run bash_complete llm-serve --set serve_m
+	assert_output $'serve_max_body=\nserve_max_streams='
+	# serve_prefetch is on or off, with '=' in COMP_WORDBREAKS or not.
+	run bash_complete llm-serve --set serve_prefetch = o
+	assert_output $'on\noff'
+	run bash_complete llm-serve --set serve_prefetch =
+	assert_output $'on\noff'
+	run bash_complete llm-serve --set serve_prefetch=of
+	assert_output serve_prefetch=off
+	run bash_complete llm-serve --set gpu0_api = o
+	assert_output $'ollama\nopenai'
+	run bash_complete llm-serve --set serve_keepalive =
+	assert_output ''
+	# --token-file: files; --cache-dir: directories only.
+	mkdir -p "$BATS_TEST_TMPDIR/cd/sub"
+	touch "$BATS_TEST_TMPDIR/cd/token"
+	run bash_complete llm-serve --token-file "$BATS_TEST_TMPDIR/cd/t"
+	assert_output "$BATS_TEST_TMPDIR/cd/token"
+	run bash_complete llm-serve --token-file="$BATS_TEST_TMPDIR/cd/t"
+	assert_output -- "--token-file=$BATS_TEST_TMPDIR/cd/token"
+	run bash_complete llm-serve --cache-dir "$BATS_TEST_TMPDIR/cd/"
+	assert_output "$BATS_TEST_TMPDIR/cd/sub"
+	# A server: it takes no arguments, and reads no chat from stdin.
+	run bash_complete llm-serve ''
+	assert_output ''
+}
+
+@test "llm-serve: zsh and fish complete --set with every key, and serve_prefetch with on and off" {
+	local keys
+	keys=$(llm-serve --print-config | sed -n 's/^\([a-z0-9_]*\) = .*/\1/p')
+	[ -n "$keys" ] || fail "llm-serve --print-config prints no keys"
+	# zsh: the keys array of _llm_serve_set, and serve_prefetch= on off.
+	run bash -c 'sed -n "/^ *keys=(/,/)/p" "$1" | tr -d "()" |
+	    sed "s/keys=//" | tr -s " \n" "\n\n" | grep .' _ "$TOP/completions/_llm-serve"
+	assert_output "$keys"
+	grep -q "compset -P 'serve_prefetch='" "$TOP/completions/_llm-serve" ||
+		fail "_llm-serve: no values for serve_prefetch"
+	grep -q 'compadd -- on off' "$TOP/completions/_llm-serve" ||
+		fail "_llm-serve: serve_prefetch is not on or off"
+	# fish: the -a list of --set, each KEY= or KEY=VALUE.
+	run bash -c 'grep -E -- "^complete -c llm-serve -l set " "$1" |
+	    sed -E "s/.* -a '\''([^'\'']*)'\''.*/\\1/" | tr " " "\n" |
+	    sed "s/=.*//" | uniq' _ "$TOP/completions/llm-serve.fish"
+	assert_output "$keys"
+	run grep -c -- 'serve_prefetch=on serve_prefetch=off' "$TOP/completions/llm-serve.fish"
+	assert_output 1
+	# --token-file completes file names in zsh and fish.
+	grep -q -- "--token-file=.*:_files'" "$TOP/completions/_llm-serve" ||
+		fail "_llm-serve: --token-file does not complete files"
+	grep -qE -- '-l token-file .*-F' "$TOP/completions/llm-serve.fish" ||
+		fail "llm-serve.fish: --token-file does not complete files"
+}
+
+@test "llm-serve.1: documents every serve_* key, endpoint and metric" {
+	local page="$TOP/man/llm-serve.1" k m
+	# The serve_* keys, each with its default as --print-config shows it.
+	while IFS=$'\t' read -r k m; do
+		grep -qxF ".It Cm ${k% =*} No = ${m}" "$page" ||
+		    grep -qxF ".It Cm ${k% =*} No = Li ${m}" "$page" ||
+		    grep -qxF ".It Cm ${k% =*} No = Cm ${m}" "$page" ||
+		    grep -qxF ".It Cm ${k% =*} No =" "$page" ||
+		    fail "llm-serve.1: no '${k% =*}' with its default '$m' in FILES"
+	done < <(llm-serve --print-config | sed -n 's/^\(serve_[a-z_]*\) = \(.*\)\t# default$/\1 =\t\2/p')
+	# The endpoints of the server's routing table (src/serve.c).
+	for m in $(sed -n 's/^[[:space:]]*{ "\(\/[^"]*\)", ".*/\1/p' "$TOP/src/serve.c"); do
+		grep -qE "^\.It Li [A-Z |]+ ${m}\$" "$page" ||
+		    fail "llm-serve.1: endpoint $m is not in ENDPOINTS"
+	done
+	# The metrics that /metrics writes (src/serve.c), each on an .It line.
+	for m in $(grep -o '"llm_serve_[a-z_]*' "$TOP/src/serve.c" | tr -d '"' | sort -u); do
+		grep -qE "^\.It Cm (.*[ ,])?${m}( ,|\$)" "$page" ||
+		    fail "llm-serve.1: metric $m is not documented"
+	done
+}
+
 @test "llm-route: -n, --dry-run and --explain are one option, documented and completed as one" {
 	# --help and the man page give them on one line.
 	run bash -c 'llm-route --help | grep -E -- "^ +-n, --dry-run, --explain$"'
@@ -428,6 +557,7 @@ fish_file_ok() {
 	zsh_file_ok llm-summarize
 	zsh_file_ok llm-mapreduce
 	zsh_file_ok llm-route
+	zsh_file_ok llm-serve
 }
 
 @test "fish completion files: only complete -c lines for their program" {
@@ -436,4 +566,5 @@ fish_file_ok() {
 	fish_file_ok llm-summarize
 	fish_file_ok llm-mapreduce
 	fish_file_ok llm-route
+	fish_file_ok llm-serve
 }

@@ -29,6 +29,7 @@ means "no delay").
 Control (POST /_control, a JSON object merged into the settings; POST /_reset
 goes back to the start flags and empties the prefix cache):
   answer TEXT | answer_words N | thinking none|field|tags|only
+  tool_calls [{"function": {"name", "arguments": {..}}}] (a last chunk of tool calls)
   usage_chunk separate|final   prefill_tps X  decode_tps X  (0: no delay)
   num_ctx N (0: none; a request's options.num_ctx wins on /api/chat)
   ctx_length N (/api/show)  models [..] ([]: any model)  api_key KEY (/v1/*)
@@ -76,6 +77,7 @@ DEFAULTS = {
     "answer": None,            # fixed answer text
     "answer_words": 0,         # N deterministic words instead of the default answer
     "thinking": "none",        # none | field | tags | only
+    "tool_calls": None,        # a list of Ollama tool calls, sent after the text
     "usage_chunk": "separate",  # OpenAI usage: separate chunk (choices []) | final
     # latency, context, models
     "prefill_tps": 0.0, "decode_tps": 0.0, "num_ctx": 0, "ctx_length": 32768,
@@ -473,12 +475,16 @@ class Handler(BaseHTTPRequestHandler):
         pieces = [("thinking", w) for w in words(thought)
                   if mode == "only" or (mode == "field" and body.get("think") is not False)]
         pieces += [("content", w) for w in ([] if mode == "only" else words(text))]
+        if isinstance(s["tool_calls"], list) and s["tool_calls"]:
+            pieces.append(("tool_calls", s["tool_calls"]))
         limit = (opts.get("num_predict") if ollama
                  else body.get("max_completion_tokens") or body.get("max_tokens"))
         reason = "stop"
         if isinstance(limit, int) and 0 < limit < len(pieces):
             pieces, reason = pieces[:limit], "length"
         n = len(pieces)
+        if pieces and pieces[-1][0] == "tool_calls":
+            reason = "stop" if ollama else "tool_calls"
         self.rec.update(prompt_tokens=ptok, prefilled_tokens=prefilled, eval_count=n, truncated=truncated,
                         answer="".join(w for k, w in pieces if k == "content"),
                         thinking="".join(w for k, w in pieces if k == "thinking"))
@@ -505,8 +511,21 @@ class Handler(BaseHTTPRequestHandler):
         def line(obj):
             return jbytes(obj) + b"\n" if ollama else b"data: " + jbytes(obj) + b"\n\n"
 
+        def oai_calls(calls, stream):
+            return [dict({"index": j} if stream else {}, id=f"call_{j}", type="function",
+                         function={"name": c["function"]["name"],
+                                   "arguments": json.dumps(c["function"].get("arguments", {}),
+                                                           separators=(",", ":"))})
+                    for j, c in enumerate(calls)]
+
         def chunk(i):
             kind, w = pieces[i]
+            if kind == "tool_calls":
+                if ollama:
+                    return line({"model": model, "created_at": at(i), "message": {
+                        "role": "assistant", "content": "", "tool_calls": w}, "done": False})
+                return line(dict(head, choices=[{"index": 0, "delta": {
+                    "role": "assistant", "tool_calls": oai_calls(w, True)}, "finish_reason": None}]))
             if ollama:
                 msg = {"role": "assistant", "content": w} if kind == "content" else \
                       {"role": "assistant", "content": "", "thinking": w}
@@ -581,6 +600,13 @@ class Handler(BaseHTTPRequestHandler):
         if s["error_after"] is not None:
             return self.error(ollama, 500, errmsg)
         msg = {"role": "assistant", "content": "".join(w for k, w in pieces if k == "content")}
+        calls = [w for k, w in pieces if k == "tool_calls"]
+        if calls:
+            msg["tool_calls"] = calls[0] if ollama else [
+                {"id": f"call_{j}", "type": "function", "function": {
+                    "name": c["function"]["name"],
+                    "arguments": json.dumps(c["function"].get("arguments", {}), separators=(",", ":"))}}
+                for j, c in enumerate(calls[0])]
         think = "".join(w for k, w in pieces if k == "thinking")
         if think:
             msg["thinking" if ollama else "reasoning_content"] = think
