@@ -141,8 +141,6 @@ main(int argc, char *argv[])
 		cli_setting(&fs, "serve_listen", buf_str(&listen), "--listen");
 	cli_setup(&o, &cfg);
 	cli_route_finish(&fs, &so.ro, &cfg);
-	if (cfg.serve.max_streams < 1)
-		lr_usage_error("--max-streams: at least 1");
 	so.ro.gen.model = o.model;
 	so.cache_dir = cc.dir;
 	so.cache_max = cc.max;

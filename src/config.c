@@ -472,6 +472,9 @@ config_set(struct config *c, const char *key, const char *val,
 int
 config_check(struct config *c, struct lr_err *e)
 {
+	if (c->serve.max_streams < 1)
+		return lr_seterr(e, LR_USAGE, "%s: serve_max_streams must be "
+		    "at least 1", c->origins[lookup("serve_max_streams")]);
 	if (c->a_max > c->b_max)
 		return lr_seterr(e, LR_USAGE, "A_MAX (%ld, from %s) is greater "
 		    "than B_MAX (%ld, from %s)", c->a_max,

@@ -753,8 +753,9 @@ prefetch_start(struct server *sv)
 static void
 prefetch_enqueue(struct server *sv, struct sreq *r)
 {
-	if (r->kind != JOB_OLLAMA_CHAT && r->kind != JOB_OPENAI_CHAT)
-		return;
+	if ((r->kind != JOB_OLLAMA_CHAT && r->kind != JOB_OPENAI_CHAT) ||
+	    sv->cache.dir == NULL)
+		return;	/* with no cache, nowhere to keep what it made */
 	if (strcmp(r->strategy, "mapreduce") != 0 &&
 	    strcmp(r->strategy, "summarize") != 0)
 		return;
@@ -831,6 +832,8 @@ reply_error(struct sreq *r, int status, const char *fmt, ...)
 	jv_free(s);
 	r->status = status;
 	r->done = 1;
+	r->bytes = b.len;
+	r->t_first = lr_now_ms();
 	ret = reply(r->conn, status, "application/json", b.p, b.len);
 	buf_free(&m);
 	buf_free(&b);
@@ -1065,6 +1068,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		metrics(sv, &b);
 		r->status = 200;
 		r->done = 1;
+		r->bytes = b.len;
+		r->t_first = lr_now_ms();
 		ret = reply(c, 200, "text/plain; version=0.0.4; charset=utf-8",
 		    b.p, b.len);
 		buf_free(&b);
@@ -1127,6 +1132,9 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* What a client leaving mid-answer looks like: counted, not said. */
+	if (strstr(msg, "application error generating response") != NULL)
+		return;
 	lr_warn("http: %s", msg);
 }
 
@@ -1452,7 +1460,7 @@ out:
 		close(sv->ep);
 	if (sv->sigfd > 0)
 		close(sv->sigfd);
-	cache_close(&sv->cache);
+	free(sv->cache.dir);	/* the jobs used it: no counts to log here */
 	free(sv->pkeys);
 	free(sv->token);
 	free(sv);

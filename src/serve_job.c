@@ -345,9 +345,11 @@ oai_completion(struct sink *k, jv line)
 	ch = jv_object_set(jv_object(), jv_string("index"), jv_number(0));
 	ch = jv_object_set(ch, jv_string("message"), msg);
 	ch = jv_object_set(ch, jv_string("finish_reason"), oai_finish(k, line));
-	return jv_object_set(jv_object_set(oai_object(k, "chat.completion"),
+	ch = jv_object_set(jv_object_set(oai_object(k, "chat.completion"),
 	    jv_string("choices"), jv_array_append(jv_array(), ch)),
 	    jv_string("usage"), oai_usage(line));
+	jv_free(line);
+	return ch;
 }
 
 /* One line of route()'s NDJSON output. */
@@ -581,6 +583,7 @@ job_chat(const struct job *j)
 	    "not a JSON chat request") != 0)) {
 		fail(&k, LR_INPUT, 0, e.msg);
 		chat_free(&c);
+		buf_free(&k.f);
 		return LR_INPUT;
 	}
 	if (chat_count(&c) == 0 && !k.openai) {	/* load or unload */
