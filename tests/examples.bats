@@ -73,7 +73,8 @@ check_examples() {
 }
 
 @test "README: every console command runs and prints what it shows" {
-	check_examples README.md
+	serve_start
+	check_examples README.md http://127.0.0.1:8512
 }
 
 @test "llm-estimate(1): every EXAMPLES command runs" {

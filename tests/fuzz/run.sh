@@ -54,8 +54,8 @@ check_names() {
 	done
 }
 
-CURL_CFLAGS=$($PKG_CONFIG --cflags libcurl) || die "pkg-config libcurl failed"
-CURL_LIBS=$($PKG_CONFIG --libs libcurl) || die "pkg-config libcurl failed"
+CURL_CFLAGS=$($PKG_CONFIG --cflags libcurl libmicrohttpd) || die "pkg-config libcurl failed"
+CURL_LIBS=$($PKG_CONFIG --libs libcurl libmicrohttpd) || die "pkg-config libcurl failed"
 BASE="-std=c11 -D_POSIX_C_SOURCE=200809L -DLR_VERSION=\"fuzz\" -Isrc $CURL_CFLAGS -g -O1"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
