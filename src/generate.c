@@ -3,8 +3,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include "backend.h"
 #include "generate.h"
@@ -159,19 +157,6 @@ on_delta(void *ctx, const char *c, size_t cn, const char *t, size_t tn)
 	return content_filtered(g, c, cn);
 }
 
-static void
-put_time(struct buf *b)
-{
-	struct timeval tv;
-	struct tm tm;
-	char ts[32];
-
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	buf_printf(b, "%s.%06ldZ", ts, (long)tv.tv_usec);
-}
-
 /* An Ollama chunk line for an answer that came from an OpenAI server. */
 static jv
 ollama_chunk(const struct gen *g, jv content, int done)
@@ -179,7 +164,7 @@ ollama_chunk(const struct gen *g, jv content, int done)
 	struct buf ts = BUF_INIT;
 	jv o;
 
-	put_time(&ts);
+	lr_put_time(&ts);
 	o = jv_object_set(jv_object(), jv_string("model"),
 	    jv_string(g->model));
 	o = jv_object_set(o, jv_string("created_at"), jv_string(buf_str(&ts)));

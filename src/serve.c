@@ -19,7 +19,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -381,23 +380,18 @@ at_boundary(const struct sreq *r)
 static void
 keepalive(struct sreq *r)
 {
-	char ts[64], line[512];
-	struct timespec now;
-	struct tm tm;
-	int n;
+	struct buf b = BUF_INIT;
 
 	if (strcmp(r->kind_s, KIND_SSE) == 0) {
 		out_add(r, ": keep-alive\n\n", 14);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "{\"model\":\"%s\",\"created_at\":"
-	    "\"%s.%06ldZ\",\"message\":{\"role\":\"assistant\",\"content\":"
-	    "\"\"},\"done\":false}\n", r->model, ts, now.tv_nsec / 1000);
-	if (n > 0 && (size_t)n < sizeof(line))
-		out_add(r, line, (size_t)n);
+	buf_printf(&b, "{\"model\":\"%s\",\"created_at\":\"", r->model);
+	lr_put_time(&b);
+	buf_adds(&b, "\",\"message\":{\"role\":\"assistant\",\"content\":"
+	    "\"\"},\"done\":false}\n");
+	out_add(r, b.p, b.len);
+	buf_free(&b);
 }
 
 static const char *

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/time.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -121,19 +120,6 @@ head(struct sink *k, int status, const char *ctype, const char *kind)
 	r = put(k, FR_HEAD, b.p, b.len);
 	buf_free(&b);
 	return r;
-}
-
-static void
-now_iso(struct buf *b)
-{
-	struct timeval tv;
-	struct tm tm;
-	char ts[32];
-
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	buf_printf(b, "%s.%06ldZ", ts, (long)tv.tv_usec);
 }
 
 /* Serialize v (consumed) into the frame buffer after what is there. */
@@ -435,7 +421,7 @@ first_chunk(struct sink *k)
 		return sse_chunk(k, jv_object_set(jv_object_set(jv_object(),
 		    jv_string("role"), jv_string("assistant")),
 		    jv_string("content"), jv_string("")), jv_null());
-	now_iso(&ts);
+	lr_put_time(&ts);
 	o = jv_object_set(jv_object(), jv_string("model"),
 	    jv_string(k->model != NULL ? k->model : ""));
 	o = jv_object_set(o, jv_string("created_at"), jv_string(buf_str(&ts)));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 static const char *progname = "llm-route";
@@ -400,4 +401,17 @@ lr_memfind(const char *p, size_t len, const char *needle, size_t n)
 		len = (size_t)(end - p);
 	}
 	return NULL;
+}
+
+void
+lr_put_time(struct buf *b)
+{
+	struct timeval tv;
+	struct tm tm;
+	char ts[32];
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	buf_printf(b, "%s.%06ldZ", ts, (long)tv.tv_usec);
 }

@@ -84,6 +84,9 @@ void buf_free(struct buf *b);
 const char *lr_memfind(const char *p, size_t len, const char *needle,
     size_t n);
 
+/* The time now as Ollama writes created_at: 2026-01-01T00:00:00.000000Z. */
+void lr_put_time(struct buf *b);
+
 /* Monotonic clock in milliseconds. */
 double lr_now_ms(void);
 
