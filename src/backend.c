@@ -570,7 +570,30 @@ struct fwd {
 	CURL *c;
 	const struct fwd_cb *cb;
 	int headed, status;
+	const struct role *r;
+	double t_start, t_last;	/* ms; t_last: the last bytes, or 0 */
+	const char *timed_out;	/* "first byte", "idle" */
 };
+
+/* Cancel on a signal, and on the role's first-byte and idle limits. */
+static int
+fwd_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct fwd *f = ud;
+	double now = lr_now_ms();
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	if (backend_interrupted)
+		return 1;
+	if (f->t_last == 0 && f->r->first_byte_ms > 0 &&
+	    now - f->t_start > (double)f->r->first_byte_ms)
+		f->timed_out = "first byte";
+	else if (f->t_last > 0 && f->r->idle_ms > 0 &&
+	    now - f->t_last > (double)f->r->idle_ms)
+		f->timed_out = "idle";
+	return f->timed_out != NULL;
+}
 
 static int
 fwd_head(struct fwd *f)
@@ -592,6 +615,7 @@ fwd_write(char *ptr, size_t size, size_t nmemb, void *ud)
 	struct fwd *f = ud;
 	size_t n = size * nmemb;
 
+	f->t_last = lr_now_ms();
 	if (fwd_head(f) != 0 ||
 	    (f->status = f->cb->data(f->cb->ctx, ptr, n)) != 0)
 		return CURL_WRITEFUNC_ERROR;
@@ -613,6 +637,8 @@ forward_one(const struct role *r, const char *base, const char *method,
 
 	memset(&f, 0, sizeof(f));
 	f.cb = cb;
+	f.r = r;
+	f.t_start = lr_now_ms();
 	buf_printf(&url, "%s%s", base, path);
 	if ((f.c = curl_easy_init()) == NULL)
 		lr_die(LR_FAIL, "out of memory");
@@ -644,13 +670,18 @@ forward_one(const struct role *r, const char *base, const char *method,
 	if (total_ms > 0)
 		curl_easy_setopt(f.c, CURLOPT_TIMEOUT_MS, total_ms);
 	curl_easy_setopt(f.c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(f.c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(f.c, CURLOPT_XFERINFOFUNCTION, fwd_progress);
+	curl_easy_setopt(f.c, CURLOPT_XFERINFODATA, &f);
 	res = curl_easy_perform(f.c);
 	if (res == CURLE_OK)
 		st = fwd_head(&f);
 	else if (f.status != 0)
 		st = lr_seterr(e, f.status, "%s %s: output closed", r->name,
 		    buf_str(&url));
+	else if (f.timed_out != NULL)
+		st = lr_seterr(e, LR_TIMEOUT, "%s %s: timed out (%s, after "
+		    "%.1f s)", r->name, buf_str(&url), f.timed_out,
+		    (lr_now_ms() - f.t_start) / 1000);
 	else if (res == CURLE_ABORTED_BY_CALLBACK)
 		st = lr_seterr(e, 128 + (int)backend_interrupted,
 		    "interrupted");

@@ -233,9 +233,10 @@ on_line_calls(void *ctx, const char *line, size_t len)
 	if (len < 12 || lr_memfind(line, len, "\"tool_calls\"", 12) == NULL)
 		return 0;
 	o = jv_parse_sized(line, (int)len);
-	tc = jv_get_kind(o) == JV_KIND_OBJECT ? jv_object_get(jv_object_get(
-	    jv_copy(o), jv_string("message")), jv_string("tool_calls")) :
-	    jv_invalid();
+	tc = jv_get_kind(o) == JV_KIND_OBJECT ? jv_object_get(jv_copy(o),
+	    jv_string("message")) : jv_invalid();
+	if (jv_get_kind(tc) == JV_KIND_OBJECT)
+		tc = jv_object_get(tc, jv_string("tool_calls"));
 	if (jv_get_kind(tc) == JV_KIND_ARRAY) {
 		n = jv_array_length(jv_copy(tc));
 		for (i = 0; i < n; i++)

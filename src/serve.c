@@ -33,6 +33,8 @@
 #define NBUCKETS	15
 #define NCOUNTERS	256
 
+enum { OUT_NONE, OUT_DONE, OUT_FAILED, OUT_CUT };	/* sreq.outcome */
+
 static const double buckets[NBUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
 	0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
 
@@ -73,6 +75,9 @@ struct sreq {
 	int status;
 	char ctype[128], kind_s[8], model[128];
 	int headed, queued, eof, exited, suspended, gone, done;
+	int outcome;			/* what the job said at its end */
+	int cut;			/* the body ends with an error */
+	const char *allow;		/* 405: the methods allowed */
 	int exit_status;
 	char last2[2];			/* the last two bytes relayed */
 	/* What the job said. */
@@ -102,7 +107,7 @@ struct server {
 	char *token;
 	struct sreq *reqs;		/* every request and job alive */
 	int streams;			/* chat requests in flight */
-	int draining, stopping;
+	int draining, stopping, stopped;
 	double drain_at;
 	/* Models and the num_ctx this server sends them. */
 	char *ctx_model[64];
@@ -368,6 +373,12 @@ out_add(struct sreq *r, const char *p, size_t n)
 	resume(r);
 }
 
+static void
+out_adds(struct sreq *r, const char *s)
+{
+	out_add(r, s, strlen(s));
+}
+
 /* At a line (NDJSON) or event (SSE) boundary? */
 static int
 at_boundary(const struct sreq *r)
@@ -383,7 +394,7 @@ keepalive(struct sreq *r)
 	struct buf b = BUF_INIT;
 
 	if (strcmp(r->kind_s, KIND_SSE) == 0) {
-		out_add(r, ": keep-alive\n\n", 14);
+		out_adds(r, ": keep-alive\n\n");
 		return;
 	}
 	buf_printf(&b, "{\"model\":\"%s\",\"created_at\":\"", r->model);
@@ -473,10 +484,20 @@ on_info(struct sreq *r, const char *s)
 		snprintf(r->strategy, sizeof(r->strategy), "%.15s", v);
 	if (kv(s, "phase", v, sizeof(v)) == NULL)
 		return;
-	if (strcmp(v, "start") == 0) {
+	if (strcmp(v, "done") == 0) {
+		const char *m = strstr(s, " model=");
+
+		r->outcome = OUT_DONE;
+		/* The num_ctx this model is sent from now on: known to
+		 * work.  The model comes last and runs to the end. */
+		if (m != NULL && m[7] != '\0')
+			remember_ctx(sv, m + 7, kv_long(s, "num_ctx"));
+	} else if (strcmp(v, "failed") == 0)
+		r->outcome = OUT_FAILED;
+	else if (strcmp(v, "cut") == 0)
+		r->outcome = OUT_CUT;
+	else if (strcmp(v, "start") == 0) {
 		r->tokens = kv_long(s, "tokens");
-		if (kv(s, "model", v, sizeof(v)) != NULL)
-			remember_ctx(sv, v, kv_long(s, "num_ctx"));
 		if (strcmp(r->strategy, "direct") != 0) {
 			r->condensing = 1;
 			prefetch_cancel(sv);
@@ -504,8 +525,8 @@ on_info(struct sreq *r, const char *s)
 	}
 }
 
-/* Frames from a job's pipe. */
-static void
+/* Frames from a job's pipe; -1 for a bad one. */
+static int
 on_frames(struct sreq *r)
 {
 	const unsigned char *p;
@@ -516,6 +537,15 @@ on_frames(struct sreq *r)
 	while (r->in.len - off >= FRAME_HDR) {
 		p = (const unsigned char *)r->in.p + off;
 		memcpy(&len, p + 1, 4);
+		if (len > FRAME_MAX || (p[0] != FR_HEAD && p[0] != FR_DATA &&
+		    p[0] != FR_INFO)) {
+			lr_warn("%s %s: a bad frame from its worker", r->method,
+			    r->path);
+			if (r->pid > 0 && !r->exited)
+				kill(r->pid, SIGKILL);
+			r->in.len = 0;
+			return -1;
+		}
 		if (r->in.len - off - FRAME_HDR < len)
 			break;
 		s = (char *)(uintptr_t)(p + FRAME_HDR);
@@ -557,6 +587,44 @@ on_frames(struct sreq *r)
 		memmove(r->in.p, r->in.p + off, r->in.len - off);
 		r->in.len -= off;
 	}
+	return 0;
+}
+
+/*
+ * The job's output ended.  A job that did not say how it ended died:
+ * its stream gets an error line (never a silent cut), a body is cut.
+ */
+static void
+job_ended(struct sreq *r)
+{
+	static const char died[] = "llm-serve: the request's worker ended "
+	    "without finishing the answer";
+
+	r->eof = 1;
+	if (r->conn == NULL || r->gone)
+		return;
+	if (!r->headed) {
+		r->status = 500;
+		snprintf(r->ctype, sizeof(r->ctype), "application/json");
+		snprintf(r->kind_s, sizeof(r->kind_s), KIND_BODY);
+		r->headed = 1;
+		out_adds(r, "{\"error\":\"");
+		out_adds(r, died);
+		out_adds(r, "\"}");
+	} else if (r->outcome == OUT_NONE &&
+	    strcmp(r->kind_s, KIND_BODY) != 0) {
+		int sse = strcmp(r->kind_s, KIND_SSE) == 0;
+
+		if (!at_boundary(r))
+			out_add(r, sse ? "\n\n" : "\n", sse ? 2 : 1);
+		out_adds(r, sse ? "data: {\"error\":{\"message\":\"" :
+		    "{\"error\":\"");
+		out_adds(r, died);
+		out_adds(r, sse ? "\",\"type\":\"server_error\"}}\n\n" :
+		    "\"}\n");
+	} else if (r->outcome == OUT_NONE || r->outcome == OUT_CUT)
+		r->cut = 1;
+	resume(r);
 }
 
 static void
@@ -584,25 +652,19 @@ on_pipe(struct sreq *r)
 			break;
 		if (n <= 0) {
 			close_pipe(r);
-			r->eof = 1;
-			resume(r);
+			job_ended(r);
 			break;
 		}
 		buf_add(&r->in, b, (size_t)n);
-		on_frames(r);
+		if (on_frames(r) != 0) {
+			close_pipe(r);
+			job_ended(r);
+			break;
+		}
 		if (r->out.len - r->out_off > PIPE_HIGH) {
 			pipe_pause(r, 1);
 			break;
 		}
-	}
-	if (r->eof && !r->headed && r->conn != NULL && !r->gone) {
-		/* The job died before it said anything. */
-		r->status = 500;
-		snprintf(r->ctype, sizeof(r->ctype), "application/json");
-		snprintf(r->kind_s, sizeof(r->kind_s), KIND_BODY);
-		r->headed = 1;
-		out_add(r, "{\"error\":\"llm-serve: the request's worker "
-		    "ended without an answer\"}", 69);
 	}
 	req_release(r);
 }
@@ -784,7 +846,7 @@ prefetch_cancel(struct server *sv)
 
 static enum MHD_Result
 reply(struct MHD_Connection *c, int status, const char *ctype,
-    const char *body, size_t n)
+    const char *body, size_t n, const char *hname, const char *hval)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -796,6 +858,8 @@ reply(struct MHD_Connection *c, int status, const char *ctype,
 	MHD_add_response_header(resp, "Content-Type", ctype);
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "1");
+	if (hname != NULL)
+		MHD_add_response_header(resp, hname, hval);
 	ret = MHD_queue_response(c, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -828,7 +892,9 @@ reply_error(struct sreq *r, int status, const char *fmt, ...)
 	r->done = 1;
 	r->bytes = b.len;
 	r->t_first = lr_now_ms();
-	ret = reply(r->conn, status, "application/json", b.p, b.len);
+	ret = reply(r->conn, status, "application/json", b.p, b.len,
+	    status == 405 ? "Allow" : status == 401 ? "WWW-Authenticate" : NULL,
+	    status == 405 ? r->allow : "Bearer");
 	buf_free(&m);
 	buf_free(&b);
 	return ret;
@@ -856,7 +922,8 @@ read_body(void *cls, uint64_t pos, char *buf, size_t max)
 		return (ssize_t)n;
 	}
 	if (r->eof)
-		return MHD_CONTENT_READER_END_OF_STREAM;
+		return r->cut ? MHD_CONTENT_READER_END_WITH_ERROR :
+		    MHD_CONTENT_READER_END_OF_STREAM;
 	r->suspended = 1;
 	MHD_suspend_connection(r->conn);
 	return 0;
@@ -871,7 +938,7 @@ queue_job_reply(struct sreq *r)
 	size_t n = r->out.len - r->out_off;
 
 	r->queued = 1;
-	if (r->eof || strcmp(r->method, "HEAD") == 0) {
+	if (r->eof && !r->cut) {	/* all here: with its length */
 		resp = MHD_create_response_from_buffer(n,
 		    r->out.p != NULL ? r->out.p + r->out_off : (void *)(uintptr_t)"",
 		    MHD_RESPMEM_MUST_COPY);
@@ -896,7 +963,7 @@ queue_job_reply(struct sreq *r)
 
 struct route_entry {
 	const char *path;
-	const char *methods;	/* space-separated */
+	const char *methods;	/* as an Allow header lists them */
 	const char *endpoint;
 	int kind;		/* a job_kind, or -1 (served here) */
 	int chat, open;		/* a stream; needs no token */
@@ -908,10 +975,10 @@ static const struct route_entry routes[] = {
 	{ "/api/tags", "GET", "api_tags", JOB_PROXY, 0, 0 },
 	{ "/api/show", "POST", "api_show", JOB_PROXY, 0, 0 },
 	{ "/api/ps", "GET", "api_ps", JOB_PROXY, 0, 0 },
-	{ "/api/version", "GET HEAD", "api_version", JOB_PROXY, 0, 0 },
+	{ "/api/version", "GET, HEAD", "api_version", JOB_PROXY, 0, 0 },
 	{ "/v1/models", "GET", "v1_models", JOB_PROXY, 0, 0 },
-	{ "/", "GET HEAD", "root", JOB_PROXY, 0, 1 },
-	{ "/healthz", "GET HEAD", "healthz", JOB_HEALTH, 0, 1 },
+	{ "/", "GET, HEAD", "root", JOB_PROXY, 0, 1 },
+	{ "/healthz", "GET, HEAD", "healthz", JOB_HEALTH, 0, 1 },
 	{ "/metrics", "GET", "metrics", -1, 0, 0 },
 };
 
@@ -922,7 +989,7 @@ method_in(const char *list, const char *m)
 	const char *p;
 
 	for (p = list; (p = strstr(p, m)) != NULL; p += n)
-		if ((p == list || p[-1] == ' ') && (p[n] == ' ' ||
+		if ((p == list || p[-1] == ' ') && (p[n] == ',' ||
 		    p[n] == '\0'))
 			return 1;
 	return 0;
@@ -984,9 +1051,11 @@ on_headers(struct server *sv, struct sreq *r, const char *url,
 	if (e == NULL)
 		return reply_error(r, 404, "no such endpoint: %s", url);
 	r->endpoint = e->endpoint;
-	if (!method_in(e->methods, method))
+	if (!method_in(e->methods, method)) {
+		r->allow = e->methods;
 		return reply_error(r, 405, "%s takes %s, not %s", url,
 		    e->methods, method);
+	}
 	if (!e->open && !token_ok(sv, r->conn))
 		return reply_error(r, 401, "unauthorized: a bearer token is "
 		    "needed (Authorization: Bearer ...)");
@@ -1065,7 +1134,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		r->bytes = b.len;
 		r->t_first = lr_now_ms();
 		ret = reply(c, 200, "text/plain; version=0.0.4; charset=utf-8",
-		    b.p, b.len);
+		    b.p, b.len, NULL, NULL);
 		buf_free(&b);
 		return ret;
 	}
@@ -1311,16 +1380,30 @@ tick(struct server *sv)
 		if (ka > 0 && now - r->t_last >= (double)ka && at_boundary(r))
 			keepalive(r);
 	}
-	if (sv->draining && !sv->stopping && now >= sv->drain_at) {
-		sv->stopping = 1;
+	if (!sv->draining || now < sv->drain_at)
+		return;
+	/* The drain is over: the jobs are cancelled (each ends its answer
+	 * with an error line); 2 s later the connections are cut (a client
+	 * that reads nothing is dropped after 1 s more); 2 s later still,
+	 * the loop ends whatever is left. */
+	switch (sv->stopping++) {
+	case 0:
 		for (r = sv->reqs; r != NULL; r = r->next)
 			if (r->pid > 0 && !r->exited)
 				kill(r->pid, SIGTERM);
-		sv->drain_at = now + 2000;	/* then they are cut */
-	} else if (sv->stopping && now >= sv->drain_at)
+		break;
+	case 1:
 		for (r = sv->reqs; r != NULL; r = r->next)
-			if (r->conn != NULL)
+			if (r->conn != NULL) {
 				client_gone(r);
+				MHD_set_connection_option(r->conn,
+				    MHD_CONNECTION_OPTION_TIMEOUT, 1U);
+			}
+		break;
+	default:
+		sv->stopped = 1;
+	}
+	sv->drain_at = now + 2000;
 }
 
 static int
@@ -1339,6 +1422,7 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 {
 	struct server *sv = xmalloc(sizeof(*sv));
 	struct epoll_event evs[64];
+	struct sreq *r;
 	sigset_t mask;
 	int i, n, fd, st = 0;
 	MHD_UNSIGNED_LONG_LONG mt;
@@ -1399,7 +1483,7 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 		ep_add(sv, di->epoll_fd, EPOLLIN, &sv->wd[i]);
 		say_listening(fd);
 	}
-	while (!sv->draining || active(sv)) {
+	while (!sv->draining || (active(sv) && !sv->stopped)) {
 		timeout = TICK_MS;
 		for (i = 0; i < sv->nd; i++)
 			if (MHD_get_timeout(sv->d[i], &mt) == MHD_YES &&
@@ -1412,8 +1496,8 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 		}
 		for (i = 0; i < n; i++) {
 			struct watch *w = evs[i].data.ptr;
-			struct sreq *r = w->p;
 
+			r = w->p;
 			switch (w->type) {
 			case W_SIGNAL:
 				on_signal(sv);
@@ -1436,6 +1520,8 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 	}
 	log_event(LOG_INFO, "stop", (const char *)NULL);
 out:
+	for (r = sv->reqs; r != NULL; r = r->next)
+		resume(r);	/* MHD stops no daemon with one suspended */
 	for (i = 0; i < sv->nd; i++)
 		MHD_stop_daemon(sv->d[i]);
 	while (sv->npq > 0)
@@ -1443,7 +1529,7 @@ out:
 	for (i = 0; i < sv->nctx; i++)
 		free(sv->ctx_model[i]);
 	while (sv->reqs != NULL) {
-		struct sreq *r = sv->reqs;
+		r = sv->reqs;
 
 		r->conn = NULL;
 		close_pipe(r);

@@ -108,6 +108,24 @@ info(struct sink *k, const char *fmt, ...)
 	return r;
 }
 
+/*
+ * A model name the server may paste into a JSON string and a frame as
+ * it is: short, printable, no quote or backslash.
+ */
+static int
+plain(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return 0;
+	for (; s[n] != '\0'; n++)
+		if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f || s[n] == '"' ||
+		    s[n] == '\\' || s[n] == ' ' || n >= 120)
+			return 0;
+	return 1;
+}
+
 static int
 head(struct sink *k, int status, const char *ctype, const char *kind)
 {
@@ -115,7 +133,7 @@ head(struct sink *k, int status, const char *ctype, const char *kind)
 	int r;
 
 	buf_printf(&b, "%d\n%s\n%s\n%s\n", status, ctype, kind,
-	    k->model != NULL ? k->model : "");
+	    plain(k->model) ? k->model : "");
 	k->headed = 1;
 	r = put(k, FR_HEAD, b.p, b.len);
 	buf_free(&b);
@@ -444,8 +462,8 @@ on_start(void *ctx, const struct route_info *in)
 
 	free(k->model);
 	k->model = xstrdup(in->model);
-	info(k, "phase=start strategy=%s tokens=%zu num_ctx=%ld model=%s",
-	    strategy_name(in->strategy), in->tokens, in->num_ctx, in->model);
+	info(k, "phase=start strategy=%s tokens=%zu",
+	    strategy_name(in->strategy), in->tokens);
 	if (!k->stream)
 		return 0;
 	if (head(k, 200, k->openai ? "text/event-stream" :
@@ -568,6 +586,7 @@ job_chat(const struct job *j)
 	    (c.shape == CHAT_TEXT && lr_seterr(&e, LR_INPUT, "bad input: "
 	    "not a JSON chat request") != 0)) {
 		fail(&k, LR_INPUT, 0, e.msg);
+		info(&k, "phase=failed status=%d", LR_INPUT);
 		chat_free(&c);
 		buf_free(&k.f);
 		return LR_INPUT;
@@ -613,8 +632,10 @@ job_chat(const struct job *j)
 	    k.line.len) != 0)
 		st = LR_CLOSED;
 	if (st == 0)
-		info(&k, "phase=done prompt_eval_count=%ld num_ctx=%ld",
-		    ro.gen.prompt_eval_count, ro.info.num_ctx);
+		/* The model last: the server reads it to the end. */
+		info(&k, "phase=done prompt_eval_count=%ld num_ctx=%ld model=%s",
+		    ro.gen.prompt_eval_count, ro.info.num_ctx,
+		    k.model != NULL ? k.model : "");
 	else if (st != LR_CLOSED && !k.gone && !backend_interrupted)
 		fail(&k, st, ro.gen.http_status, e.msg);
 	else if (backend_interrupted && k.headed && !k.gone)
@@ -662,8 +683,11 @@ proxy(const struct job *j, const char *method, const char *path)
 		method = "GET";
 	st = backend_forward(&j->cfg->role[GPU0], method, path,
 	    strcmp(method, "POST") == 0 ? j->body : NULL, j->len, 0, &cb, &e);
-	if (st != 0 && st != LR_CLOSED && !k.headed)
+	if (st != 0 && st != LR_CLOSED && !k.headed) {
 		fail(&k, st, 0, e.msg);
+		info(&k, "phase=failed status=%d", st);
+	} else	/* cut after the head: the server must not end it cleanly */
+		info(&k, st == 0 ? "phase=done" : "phase=cut status=%d", st);
 	buf_free(&k.f);
 	return st == LR_CLOSED ? 0 : st;
 }
@@ -728,6 +752,7 @@ job_health(const struct job *j)
 	}
 	dump(&k, o);
 	put(&k, FR_DATA, k.f.p, k.f.len);
+	info(&k, "phase=done");
 	buf_free(&k.f);
 	buf_free(&h.body);
 	return 0;

@@ -186,6 +186,9 @@ check_ndjson() {
 	out=$(chat 'weather in Paris' | post /v1/chat/completions)
 	jq -e '.choices[0].finish_reason == "tool_calls" and .choices[0].message.tool_calls[0].function.arguments == "{\"city\":\"Paris\"}"
 		and .choices[0].message.tool_calls[0].type == "function"' <<<"$out" >/dev/null || fail "$out"
+	# llm-route --json --no-stream keeps them too.
+	out=$(chat 'weather in Paris' | llm-route --json --no-stream)
+	jq -e '.message.tool_calls[0].function.arguments == {city: "Paris"}' <<<"$out" >/dev/null || fail "$out"
 }
 
 @test "passed through to GPU0: tags, show (model or name), ps, version, /v1/models, /" {
@@ -220,6 +223,9 @@ check_ndjson() {
 	assert_output --regexp 'llm_serve_requests_total\{endpoint="api_chat",strategy="direct",status="200"\} [1-9]'
 	assert_equal "$(curl -sS -o /dev/null -w '%{http_code}' "$SERVE_URL/nope")" 404
 	assert_equal "$(curl -sS -o /dev/null -w '%{http_code}' "$SERVE_URL/api/chat")" 405
+	curl -sS -D - -o /dev/null "$SERVE_URL/api/version" -X DELETE | grep -qi '^allow: GET, HEAD'
+	curl -sS -D - -o /dev/null "$SERVE_URL/api/tags" -X POST -d x | grep -qi '^allow: GET'
+
 	serve_start --gpu0-url http://127.0.0.1:1
 	run curl -sS -w ' %{http_code}' "$SERVE_URL/healthz"
 	assert_output --regexp '^\{"error":"GPU0 http://127.0.0.1:1/api/version: cannot connect: .*\} 503$'
@@ -299,6 +305,40 @@ check_ndjson() {
 	[[ $(tail -n 1 "$BATS_TEST_TMPDIR/out" | jq -r .error) == "GPU0 http://127.0.0.1:1/api/chat: cannot connect:"* ]]
 }
 
+@test "a worker that dies mid-answer: an error line, never a clean end" {
+	fake_control GPU0 '{"answer_words": 400, "decode_tps": 20}'
+	post_bg "$BATS_TEST_TMPDIR/out" /api/chat < <(chat)
+	pid=$BG
+	wait_lines "$BATS_TEST_TMPDIR/out" 3
+	kill -KILL "$(pgrep -P "$MAIN_PID")"
+	wait "$pid"
+	assert_equal "$(tail -n 1 "$BATS_TEST_TMPDIR/out" | jq -r .error)" "llm-serve: the request's worker ended without finishing the answer"
+	assert_equal "$(jq -s 'map(select(.done == true)) | length' "$BATS_TEST_TMPDIR/out")" 0
+	# A body passed through and cut: the connection is cut too (curl: 18).
+	fake_control GPU0 '{"first_byte_delay": 30}'
+	curl -sS -d '{"model": "m", "messages": []}' "$SERVE_URL/api/chat" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	pid=$!
+	wait_for logged GPU0 start
+	kill -KILL "$(pgrep -P "$MAIN_PID")"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" '{"error":"llm-serve: the request'"'"'s worker ended without finishing the answer"}'
+}
+
+@test "requests passed through keep GPU0's first-byte timeout" {
+	serve_start --set gpu0_first_byte_timeout=500ms
+	fake_control GPU0 '{"first_byte_delay": 5}'
+	run curl -sS -w ' %{http_code}' -d '{"model": "m", "messages": []}' "$SERVE_URL/api/chat"
+	assert_output --regexp '^\{"error":"GPU0 http://127.0.0.1:[0-9]+/api/chat: timed out \(first byte, after [0-9.]+ s\)"\} 504$'
+}
+
+@test "a client's odd model name sets no other model's num_ctx" {
+	serve_start
+	jq -c '.model = "qwen2.5-coder:7b x" | .options = {num_ctx: 4096}' "$A" | post /api/chat >/dev/null
+	jq -c '.options = {num_ctx: 16384}' "$A" | post /api/chat >/dev/null
+	assert_equal "$(fake_requests GPU0 | jq -r '.body.options.num_ctx' | paste -sd ' ')" "4096 16384"
+}
+
 @test "a client that disconnects cancels GPU0's answer" {
 	fake_control GPU0 '{"answer_words": 400, "decode_tps": 20}'
 	post_bg "$BATS_TEST_TMPDIR/out" /api/chat < <(chat)
@@ -336,6 +376,7 @@ check_ndjson() {
 	assert_output --regexp '^\{"error":"unauthorized: .*"\} 401$'
 	run bash -c "chat | curl -sS -w ' %{http_code}' -H 'Authorization: Bearer wrong' --data-binary @- '$SERVE_URL/api/chat'"
 	assert_output --regexp ' 401$'
+	curl -sS -D - -o /dev/null "$SERVE_URL/api/tags" | grep -qi '^www-authenticate: Bearer'
 	# / and /healthz need no token.
 	assert_equal "$(curl -sS "$SERVE_URL/")" "Ollama is running"
 	# One stream in flight (held by GPU0's gate): the next gets 503.
