@@ -503,6 +503,18 @@ check_ndjson() {
 	assert_equal "$(metric llm_serve_prefetch_jobs_total)" 0
 }
 
+@test "several --listen addresses; --log-json logs a serve line per request" {
+	serve_start --listen 127.0.0.2:0 --log-json
+	second=$(sed -n 's/^llm-serve: listening on \(http:[^ ]*\)$/\1/p' "$SERVE_ERR" | sed -n 2p)
+	[[ $second == http://127.0.0.2:* ]] || fail "$(cat "$SERVE_ERR")"
+	assert_equal "$(curl -sS "$second/api/version")" '{"version":"0.12.0"}'
+	assert_equal "$(curl -sS "$SERVE_URL/api/version")" '{"version":"0.12.0"}'
+	wait_for grep -q '"event":"serve"' "$SERVE_ERR"
+	grep '"event":"serve"' "$SERVE_ERR" | jq -e -s 'length == 2 and all(.[];
+		.method == "GET" and .path == "/api/version" and .status == 200
+		and .bytes > 0 and .total_ms >= 0 and (.client | startswith("127.0.0.")))' >/dev/null
+}
+
 @test "bad flags and settings: status 2" {
 	run --separate-stderr llm-serve --listen nowhere
 	assert_equal "$status" 2
