@@ -28,6 +28,10 @@
 #define PIPE_HIGH	(256 * 1024)	/* stop reading a job's pipe */
 #define PIPE_LOW	(64 * 1024)	/* read it again */
 #define TICK_MS		250		/* keep-alive and drain checks */
+#define FORKS_PER_LOOP	4		/* jobs started between two rounds of
+					   relaying: a burst of new requests
+					   delays the streams in flight by a
+					   few forks, not by all of them */
 #define RESPONSE_BLOCK	8192		/* MHD's buffer for a streamed reply;
 					   chunks are small, and 64K a
 					   stream made the server 15 MB
@@ -80,6 +84,8 @@ struct sreq {
 	char ctype[128], kind_s[8], model[128];
 	int headed, queued, eof, exited, suspended, gone, done;
 	int outcome;			/* what the job said at its end */
+	int waiting;			/* in the queue of jobs to start */
+	struct sreq *wnext;
 	int cut;			/* the body ends with an error */
 	const char *allow;		/* 405: the methods allowed */
 	int exit_status;
@@ -110,6 +116,7 @@ struct server {
 	int nd;
 	char *token;
 	struct sreq *reqs;		/* every request and job alive */
+	struct sreq *whead, **wtail;	/* requests whose job is to start */
 	int streams;			/* chat requests in flight */
 	int draining, stopping, stopped;
 	double drain_at;
@@ -743,18 +750,56 @@ job_start(struct server *sv, struct sreq *r)
 	r->wpipe.type = W_PIPE;
 	r->wpipe.p = r;
 	ep_add(sv, r->fd, EPOLLIN, &r->wpipe);
-	if (r->conn != NULL) {
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-		    r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-		if (ci != NULL) {
-			r->sock = ci->connect_fd;
-			r->wsock.type = W_SOCK;
-			r->wsock.p = r;
-			ep_add(sv, r->sock, EPOLLRDHUP, &r->wsock);
-		}
-	}
 	return 0;
+}
+
+/* Watch r's client for a hang-up while its answer is pending. */
+static void
+watch_sock(struct server *sv, struct sreq *r)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (ci == NULL || r->sock >= 0)
+		return;
+	r->sock = ci->connect_fd;
+	r->wsock.type = W_SOCK;
+	r->wsock.p = r;
+	ep_add(sv, r->sock, EPOLLRDHUP, &r->wsock);
+}
+
+static void
+unqueue(struct server *sv, struct sreq *r)
+{
+	struct sreq **p;
+
+	if (!r->waiting)
+		return;
+	for (p = &sv->whead; *p != NULL; p = &(*p)->wnext)
+		if (*p == r) {
+			*p = r->wnext;
+			break;
+		}
+	sv->wtail = &sv->whead;
+	while (*sv->wtail != NULL)
+		sv->wtail = &(*sv->wtail)->wnext;
+	r->waiting = 0;
+}
+
+/* Start the queued jobs, a few at a time. */
+static void
+start_jobs(struct server *sv)
+{
+	struct sreq *r;
+	int n;
+
+	for (n = 0; n < FORKS_PER_LOOP && (r = sv->whead) != NULL; n++) {
+		unqueue(sv, r);
+		if (r->gone)
+			continue;
+		if (job_start(sv, r) != 0)
+			job_ended(r);	/* a 500: the worker did not start */
+	}
 }
 
 static void
@@ -1118,7 +1163,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	if (r->headed)
 		return queue_job_reply(r);
-	if (r->pid > 0) {	/* resumed without a head: not yet */
+	if (r->pid > 0 || r->waiting) {	/* resumed without a head: not yet */
 		r->suspended = 1;
 		MHD_suspend_connection(c);
 		return MHD_YES;
@@ -1142,9 +1187,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		buf_free(&b);
 		return ret;
 	}
-	if (job_start(sv, r) != 0)
-		return reply_error(r, 500, "cannot start a worker: %s",
-		    strerror(errno));
+	r->waiting = 1;
+	*sv->wtail = r;
+	sv->wtail = &r->wnext;
+	watch_sock(sv, r);
 	r->suspended = 1;
 	MHD_suspend_connection(c);
 	return MHD_YES;
@@ -1162,6 +1208,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (r == NULL)
 		return;
 	*con_cls = NULL;
+	unqueue(sv, r);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->done &&
 	    !r->gone) {
 		client_gone(r);
@@ -1434,6 +1481,7 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 	double next_tick = 0;
 
 	memset(sv, 0, sizeof(*sv));
+	sv->wtail = &sv->whead;
 	sv->cfg = cfg;
 	sv->o = o;
 	sv->pkeys = xmalloc(sizeof(*sv->pkeys) * PREFETCH_KEYS);
@@ -1494,6 +1542,8 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 			if (MHD_get_timeout(sv->d[i], &mt) == MHD_YES &&
 			    (long)mt < timeout)
 				timeout = (long)mt;
+		if (sv->whead != NULL)
+			timeout = 0;	/* jobs to start */
 		n = epoll_wait(sv->ep, evs, 64, (int)timeout);
 		if (n < 0 && errno != EINTR) {
 			st = lr_seterr(e, LR_FAIL, "epoll: %s", strerror(errno));
@@ -1517,6 +1567,7 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 				break;
 			}
 		}
+		start_jobs(sv);
 		/* A scan of every request, but only every tick. */
 		if (lr_now_ms() >= next_tick) {
 			tick(sv);
