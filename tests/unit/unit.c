@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "chat.h"
+#include "config.h"
 #include "estimate.h"
 #include "extract.h"
 #include "measure.h"
@@ -313,6 +314,67 @@ test_trim(void)
 	free(p);
 }
 
+static void
+test_memfind(void)
+{
+	static const char s[] = "ab\0\"tool_calls\"x";
+
+	ok(lr_memfind(s, sizeof(s) - 1, "\"tool_calls\"", 12) == s + 3,
+	    "lr_memfind: past a NUL");
+	ok(lr_memfind(s, 5, "\"tool_calls\"", 12) == NULL,
+	    "lr_memfind: not past the length");
+	ok(lr_memfind(s, sizeof(s) - 1, "x", 1) == s + sizeof(s) - 2 &&
+	    lr_memfind("aab", 3, "ab", 2) != NULL &&
+	    lr_memfind("", 0, "a", 1) == NULL, "lr_memfind: edges");
+}
+
+static void
+test_serve_settings(void)
+{
+	static const char *const bad[][2] = {
+		{ "serve_listen", "nowhere" },
+		{ "serve_listen", "127.0.0.1:65536" },
+		{ "serve_listen", "127.0.0.1:" },
+		{ "serve_listen", "[::1]8512" },
+		{ "serve_listen", ":8512" },
+		{ "serve_prefetch", "maybe" },
+		{ "serve_max_body", "0" },
+		{ "serve_keepalive", "soon" },
+	};
+	struct config c;
+	struct lr_err e;
+	size_t i;
+	int good = 1;
+
+	if (config_load(&c, &e) != 0) {
+		ok(0, "config_load");
+		return;
+	}
+	ok(c.serve.nlisten == 1 && strcmp(c.serve.listen[0],
+	    "127.0.0.1:8512") == 0 && c.serve.max_body == 64UL << 20 &&
+	    c.serve.max_streams == 64 && c.serve.keepalive_ms == 10000 &&
+	    c.serve.drain_ms == 10000 && c.serve.prefetch == 1,
+	    "serve settings: defaults");
+	ok(config_set(&c, "serve_listen", "127.0.0.1:0,[::1]:8512,localhost:1",
+	    "t", &e) == 0 && c.serve.nlisten == 3 &&
+	    strcmp(c.serve.listen[1], "[::1]:8512") == 0,
+	    "serve_listen: several, IPv6 in brackets");
+	ok(config_set(&c, "serve_prefetch", "off", "t", &e) == 0 &&
+	    c.serve.prefetch == 0 && config_set(&c, "serve_max_body", "1K",
+	    "t", &e) == 0 && c.serve.max_body == 1024,
+	    "serve_prefetch, serve_max_body");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (config_set(&c, bad[i][0], bad[i][1], "t", &e) != LR_USAGE)
+			good = 0;
+	ok(good && c.serve.nlisten == 3, "serve settings: bad values refused, "
+	    "the last good ones kept");
+	ok(config_set(&c, "serve_max_streams", "0", "t", &e) == 0 &&
+	    config_check(&c, &e) == LR_USAGE &&
+	    strstr(e.msg, "serve_max_streams") != NULL,
+	    "serve_max_streams: at least 1");
+	config_free(&c);
+}
+
 int
 main(void)
 {
@@ -322,6 +384,8 @@ main(void)
 	test_chat();
 	test_estimate();
 	test_trim();
+	test_memfind();
+	test_serve_settings();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
