@@ -307,6 +307,62 @@ failover(struct chat_xfer *x)
 	    (x->status == LR_BACKEND && x->http_status >= 500);
 }
 
+/*
+ * Roles that failed in this process (unreachable, timed out, 5xx once
+ * every URL was tried): not asked again, so a dead or hung helper costs
+ * one timeout, not one per chunk and per try.
+ */
+static struct {
+	char name[8];
+	struct lr_err err;
+} down[NROLES];
+
+static int
+down_index(const struct role *r, int add)
+{
+	int i;
+
+	for (i = 0; i < NROLES; i++)
+		if (strcmp(down[i].name, r->name) == 0)
+			return i;
+	for (i = 0; add && i < NROLES; i++)
+		if (down[i].name[0] == '\0') {
+			snprintf(down[i].name, sizeof(down[i].name), "%s",
+			    r->name);
+			return i;
+		}
+	return -1;
+}
+
+int
+backend_role_down(const struct role *r, struct lr_err *e)
+{
+	int i = down_index(r, 0);
+
+	if (i < 0)
+		return 0;
+	if (e != NULL)
+		*e = down[i].err;
+	return 1;
+}
+
+void
+backend_mark_down(const struct role *r, const struct lr_err *e)
+{
+	int i = down_index(r, 1);
+
+	if (i >= 0 && down[i].err.status == 0)
+		down[i].err = *e;
+}
+
+/* Does this failure say the role is down, rather than this request bad? */
+static int
+role_failure(const struct chat_xfer *x)
+{
+	return x->status == LR_UNREACHABLE || x->status == LR_TIMEOUT ||
+	    (x->status == LR_BACKEND && x->http_status >= 500);
+}
+
 static void
 log_done(struct chat_xfer *x)
 {
@@ -363,9 +419,20 @@ backend_run(struct chat_xfer **xs, int n, int jobs)
 	}
 	for (;;) {
 		while (active < jobs && next < n) {
-			curl_multi_add_handle(m, xfer_open(xs[next]));
-			privs[next].running = 1;
-			next++;
+			struct chat_xfer *x = xs[next++];
+			struct lr_err de;
+
+			if (backend_role_down(x->role, &de)) {
+				/* Failed already: at once, the same way. */
+				x->err = de;
+				x->status = de.status;
+				x->url = x->role->urls[0];
+				if (x->on_done != NULL)
+					x->on_done(x, x->done_ctx);
+				continue;
+			}
+			curl_multi_add_handle(m, xfer_open(x));
+			privs[next - 1].running = 1;
 			active++;
 		}
 		if (active == 0)
@@ -394,6 +461,8 @@ backend_run(struct chat_xfer **xs, int n, int jobs)
 			xfer_close(x->priv);
 			((struct priv *)x->priv)->running = 0;
 			active--;
+			if (role_failure(x) && !backend_interrupted)
+				backend_mark_down(x->role, &x->err);
 			if (x->on_done != NULL)
 				x->on_done(x, x->done_ctx);
 		}
@@ -408,6 +477,8 @@ backend_run(struct chat_xfer **xs, int n, int jobs)
 			curl_multi_remove_handle(m, p->easy);
 			xs[i]->status = finish(xs[i], CURLE_OK);
 			log_done(xs[i]);
+			if (role_failure(xs[i]))
+				backend_mark_down(xs[i]->role, &xs[i]->err);
 			xfer_close(p);
 			p->running = 0;
 			active--;

@@ -92,6 +92,16 @@ int backend_forward(const struct role *r, const char *method,
     const char *path, const char *body, size_t len, long total_ms,
     const struct fwd_cb *cb, struct lr_err *e);
 
+/*
+ * A role whose transfer failed in this process as a dead server fails
+ * (unreachable, timed out, HTTP 5xx, on every URL) is not asked again:
+ * backend_run() fails its later transfers at once with that error.
+ * backend_role_down() says whether r is so, and the error;
+ * backend_mark_down() marks it (llm-serve's cool-down).
+ */
+int backend_role_down(const struct role *r, struct lr_err *e);
+void backend_mark_down(const struct role *r, const struct lr_err *e);
+
 /* Release what a transfer holds after backend_run(). */
 void backend_xfer_free(struct chat_xfer *x);
 

@@ -484,7 +484,8 @@ reduce(struct buf *parts, int n, const struct role *helper,
 {
 	struct buf *groups, *sums;
 	struct lr_err *errs;
-	int *cached, *failed, g, i, depth, st = 0;
+	int *cached, *failed, g, i, depth, st = 0, warned = 0;
+	int was_down = backend_role_down(helper, NULL);
 	size_t total, gt, tk;
 	int *gfirst;
 
@@ -539,7 +540,8 @@ reduce(struct buf *parts, int n, const struct role *helper,
 				    errs[i].msg);
 				st = -1;
 			} else if (failed[i] || o->c.extractive) {
-				if (failed[i])
+				/* Once: a helper known down was said so. */
+				if (failed[i] && !was_down && !warned++)
 					lr_warn("%s; cutting each of those parts "
 					    "to its share instead", errs[i].msg);
 				parts_cut(parts, gfirst[i], gfirst[i + 1], gt,
@@ -601,10 +603,8 @@ chunk_summary(const struct chat *c, struct chunk *k, int failed,
     struct lr_err *e)
 {
 	struct xmsg *xm;
-	char range[64];
 	int j;
 
-	chunk_range(k, range, sizeof(range));
 	if (failed && o->c.on_failure == FAIL_FAIL) {
 		*e = *err;
 		return e->status;
@@ -613,9 +613,6 @@ chunk_summary(const struct chat *c, struct chunk *k, int failed,
 		lr_warn("%s; passing the chat on unchanged", err->msg);
 		return -1;
 	}
-	if (failed)
-		lr_warn("%s; using the extractive summary for messages %s",
-		    err->msg, range);
 	xm = xmalloc(sizeof(*xm) * (size_t)k->n);
 	for (j = 0; j < k->n; j++)
 		xm[j] = (struct xmsg){ chat_role(c, k->v[j].msg),
@@ -640,6 +637,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	struct lr_err *errs = NULL;
 	int *cached = NULL, *failed = NULL, *idx = NULL;
 	int i, n = 0, ntr = 0, open_from, levels = 0, st = 0, hits = 0;
+	int nfailed = 0, first = 0;
 	size_t preserved;
 	char range[64];
 
@@ -729,6 +727,8 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 			    &sums[i], e);
 		if (st != 0)
 			break;
+		if (failed[i] && nfailed++ == 0)
+			first = i;
 		chunk_range(k, range, sizeof(range));
 		log_event(LOG_INFO, "chunk", "index", 'i', (long)idx[i] + 1,
 		    "messages", 's', range, "tokens", 'i', (long)k->tokens,
@@ -740,6 +740,11 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 		buf_printf(&tr[i], "Messages %s: ", range);
 		buf_add(&tr[i], sums[i].p, sums[i].len);
 	}
+	if (st == 0 && nfailed > 0)	/* one warning for them all */
+		lr_warn("%s; using the extractive summary for %d of %d "
+		    "span%s%s", errs[first].msg, nfailed, n, n == 1 ? "" : "s",
+		    backend_role_down(helper, NULL) ? " (GPU1 is not asked "
+		    "again in this run)" : "");
 	if (st == 0) {	/* reduce; reduce() takes the parts in tr[] */
 		res->how = "mapreduce";
 		st = reduce(tr, n, helper, o, cache, &summary, &levels, e);

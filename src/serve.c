@@ -124,6 +124,9 @@ struct server {
 	char *ctx_model[64];
 	long ctx_value[64];
 	int nctx;
+	/* GPU1's cool-down: not asked until then, failing as it did. */
+	double helper_down_until;
+	struct lr_err helper_err;
 	/* Background condensing. */
 	char *pq[PREFETCH_QUEUE];
 	size_t pqlen[PREFETCH_QUEUE];
@@ -135,6 +138,7 @@ struct server {
 	struct counter counters[NCOUNTERS];
 	int ncounters;
 	struct hist h_first, h_token, h_total, h_helper;
+	unsigned long helper_cooldowns;
 	unsigned long disconnects, cache_hits, cache_misses, tokens_saved,
 	    prefetch_jobs, prefetch_chunks, prefetch_hits, prefetch_cancelled;
 };
@@ -234,6 +238,9 @@ metrics(struct server *sv, struct buf *b)
 	    "flight.", (unsigned long)sv->streams);
 	metric(b, "llm_serve_client_disconnects_total", "counter", "Clients "
 	    "gone before their answer ended.", sv->disconnects);
+	metric(b, "llm_serve_helper_cooldowns_total", "counter", "Times GPU1 "
+	    "failed and was then left alone for a while.",
+	    sv->helper_cooldowns);
 	metric(b, "llm_serve_prefetch_jobs_total", "counter", "Background "
 	    "condensing runs.", sv->prefetch_jobs);
 	metric(b, "llm_serve_prefetch_chunks_total", "counter", "Chunk "
@@ -480,6 +487,18 @@ on_info(struct sreq *r, const char *s)
 	char v[256];
 	long a, b;
 
+	if (strncmp(s, "helper_down=", 12) == 0) {
+		if (lr_now_ms() < sv->helper_down_until)
+			return;
+		sv->helper_down_until = lr_now_ms() +
+		    SERVE_HELPER_COOLDOWN_MS;
+		lr_seterr(&sv->helper_err, LR_UNREACHABLE, "%s (GPU1 is not "
+		    "asked for %d s after it failed)", s + 12,
+		    SERVE_HELPER_COOLDOWN_MS / 1000);
+		lr_warn("%s", sv->helper_err.msg);
+		sv->helper_cooldowns++;
+		return;
+	}
 	if (strncmp(s, "hit=", 4) == 0) {
 		if (pkey_known(sv, s + 4))
 			sv->prefetch_hits++;
@@ -738,6 +757,8 @@ job_start(struct server *sv, struct sreq *r)
 		j.ctx_models = (const char *const *)(void *)sv->ctx_model;
 		j.ctx_values = sv->ctx_value;
 		j.nctx = sv->nctx;
+		if (lr_now_ms() < sv->helper_down_until)
+			j.helper_down = &sv->helper_err;
 		if (r->kind == JOB_PREFETCH)
 			(void)!nice(10);
 		st = job_run(&j);
@@ -830,7 +851,8 @@ prefetch_start(struct server *sv)
 {
 	struct sreq *r, *x;
 
-	if (sv->prefetching != NULL || sv->npq == 0 || sv->draining)
+	if (sv->prefetching != NULL || sv->npq == 0 || sv->draining ||
+	    lr_now_ms() < sv->helper_down_until)
 		return;
 	for (x = sv->reqs; x != NULL; x = x->next)
 		if (x->condensing && x->conn != NULL)

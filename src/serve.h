@@ -60,7 +60,12 @@ struct job {
 	const char *const *ctx_models;
 	const long *ctx_values;
 	int nctx;
+	/* GPU1 failed in an earlier job, lately: not to be asked. */
+	const struct lr_err *helper_down;
 };
+
+/* How long GPU1 is not asked after it failed (llm-serve's cool-down). */
+#define SERVE_HELPER_COOLDOWN_MS	60000
 
 /* Write one frame; 0, or -1 when the server is gone. */
 int frame_write(int fd, int type, const char *p, size_t n);

@@ -822,8 +822,8 @@ job_prefetch(const struct job *j)
 	return st;
 }
 
-int
-job_run(const struct job *j)
+static int
+job_kind_run(const struct job *j)
 {
 	switch (j->kind) {
 	case JOB_OLLAMA_CHAT:
@@ -837,4 +837,24 @@ job_run(const struct job *j)
 		return job_prefetch(j);
 	}
 	return LR_FAIL;
+}
+
+int
+job_run(const struct job *j)
+{
+	const struct role *g1 = &j->cfg->role[GPU1];
+	struct lr_err e;
+	struct sink k;
+	int st;
+
+	if (j->helper_down != NULL)
+		backend_mark_down(g1, j->helper_down);
+	st = job_kind_run(j);
+	/* GPU1 failed here: the server stops asking it for a while. */
+	if (j->helper_down == NULL && backend_role_down(g1, &e)) {
+		memset(&k, 0, sizeof(k));
+		k.j = j;
+		info(&k, "helper_down=%s", e.msg);
+	}
+	return st;
 }

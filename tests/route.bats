@@ -154,9 +154,24 @@ shows() {	# /api/show requests GPU0 had since the last reset
 	run --separate-stderr llm-route --gpu1-url http://127.0.0.1:1 --on-helper-failure=fail <"$B"
 	assert_fails 4 "GPU1 http://127.0.0.1:1/api/chat"
 	fake_control GPU1 '{"status": 500}'
-	run --separate-stderr llm-route --no-cache <"$C"
+	run --separate-stderr llm-route --no-cache --jobs 1 <"$C"
 	assert_success
-	[[ $stderr == *"; using the extractive summary for messages "* ]] || fail "$stderr"
+	[[ ${stderr_lines[0]} == *"HTTP 500"*"; using the extractive summary for 5 of 5 spans (GPU1 is not asked again in this run)" ]] || fail "$stderr"
+	# Asked once, not once a chunk and a try.
+	assert_equal "$(fake_count GPU1)" 1
+}
+
+@test "a hung helper costs one timeout, not one a chunk" {
+	fake_control GPU1 '{"first_byte_delay": 5}'
+	run --separate-stderr llm-route --no-cache --jobs 1 --set gpu1_first_byte_timeout=300ms <"$C"
+	assert_success
+	assert_equal "${#stderr_lines[@]}" 1
+	[[ ${stderr_lines[0]} == *"(first-byte timeout); using the extractive summary for 5 of 5 spans (GPU1 is not asked again in this run)" ]] || fail "$stderr"
+	assert_equal "$(fake_count GPU1)" 1
+	# A closed port: one attempt, one warning for the spans.
+	run --separate-stderr llm-route --no-cache --gpu1-url http://127.0.0.1:1 <"$C"
+	assert_success
+	assert_equal "$(grep -c 'using the extractive summary' <<<"$stderr")" 1
 }
 
 @test "GPU0 down: status 4 and how to point at a server" {

@@ -503,6 +503,22 @@ check_ndjson() {
 	assert_equal "$(metric llm_serve_prefetch_jobs_total)" 0
 }
 
+@test "GPU1 failing: the answer still comes, and GPU1 is left alone for a while" {
+	serve_start
+	fake_control GPU1 '{"status": 500}'
+	out=$(post /api/chat <"$B" | tail -n +2)
+	[[ $(jq -j .message.content <<<"$out") == "fake answer from"* ]] || fail "$out"
+	assert_equal "$(fake_count GPU1)" 1
+	wait_for grep -q 'HTTP 500.* (GPU1 is not asked for 60 s after it failed)$' "$SERVE_ERR"
+	assert_equal "$(metric llm_serve_helper_cooldowns_total)" 1
+	# The next requests, in band B and C, do not ask it.
+	post /api/chat <"$B" >/dev/null
+	post /api/chat <"$C" >"$BATS_TEST_TMPDIR/out"
+	check_ndjson <"$BATS_TEST_TMPDIR/out"
+	assert_equal "$(fake_count GPU1)" 1
+	assert_equal "$(metric llm_serve_helper_cooldowns_total)" 1
+}
+
 @test "several --listen addresses; --log-json logs a serve line per request" {
 	serve_start --listen 127.0.0.2:0 --log-json
 	second=$(sed -n 's/^llm-serve: listening on \(http:[^ ]*\)$/\1/p' "$SERVE_ERR" | sed -n 2p)
