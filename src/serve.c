@@ -256,26 +256,15 @@ metrics(struct server *sv, struct buf *b)
 /* -------------------------------------------------------------------- */
 
 static void
-ep_add(struct server *sv, int fd, uint32_t events, struct watch *w)
+ep_ctl(struct server *sv, int op, int fd, uint32_t events, struct watch *w)
 {
 	struct epoll_event ev;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = events;
 	ev.data.ptr = w;
-	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+	if (epoll_ctl(sv->ep, op, fd, &ev) != 0)
 		lr_warn("epoll: %s", strerror(errno));
-}
-
-static void
-ep_mod(struct server *sv, int fd, uint32_t events, struct watch *w)
-{
-	struct epoll_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.events = events;
-	ev.data.ptr = w;
-	epoll_ctl(sv->ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
 static void
@@ -663,7 +652,7 @@ pipe_pause(struct sreq *r, int pause)
 	if (r->fd < 0 || r->pipe_paused == pause)
 		return;
 	r->pipe_paused = pause;
-	ep_mod(r->sv, r->fd, pause ? 0 : EPOLLIN, &r->wpipe);
+	ep_ctl(r->sv, EPOLL_CTL_MOD, r->fd, pause ? 0 : EPOLLIN, &r->wpipe);
 }
 
 static void
@@ -770,7 +759,7 @@ job_start(struct server *sv, struct sreq *r)
 	r->fd = fds[0];
 	r->wpipe.type = W_PIPE;
 	r->wpipe.p = r;
-	ep_add(sv, r->fd, EPOLLIN, &r->wpipe);
+	ep_ctl(sv, EPOLL_CTL_ADD, r->fd, EPOLLIN, &r->wpipe);
 	return 0;
 }
 
@@ -786,7 +775,7 @@ watch_sock(struct server *sv, struct sreq *r)
 	r->sock = ci->connect_fd;
 	r->wsock.type = W_SOCK;
 	r->wsock.p = r;
-	ep_add(sv, r->sock, EPOLLRDHUP, &r->wsock);
+	ep_ctl(sv, EPOLL_CTL_ADD, r->sock, EPOLLRDHUP, &r->wsock);
 }
 
 static void
@@ -1528,7 +1517,7 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 		goto out;
 	}
 	sv->wsig.type = W_SIGNAL;
-	ep_add(sv, sv->sigfd, EPOLLIN, &sv->wsig);
+	ep_ctl(sv, EPOLL_CTL_ADD, sv->sigfd, EPOLLIN, &sv->wsig);
 	for (i = 0; i < cfg->serve.nlisten; i++) {
 		const union MHD_DaemonInfo *di;
 
@@ -1555,7 +1544,7 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 		di = MHD_get_daemon_info(sv->d[i], MHD_DAEMON_INFO_EPOLL_FD);
 		sv->wd[i].type = W_DAEMON;
 		sv->wd[i].p = sv->d[i];
-		ep_add(sv, di->epoll_fd, EPOLLIN, &sv->wd[i]);
+		ep_ctl(sv, EPOLL_CTL_ADD, di->epoll_fd, EPOLLIN, &sv->wd[i]);
 		say_listening(fd);
 	}
 	while (!sv->draining || (active(sv) && !sv->stopped)) {
