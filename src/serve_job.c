@@ -544,7 +544,8 @@ fail(struct sink *k, int st, long upstream, const char *msg)
 	    "application/json" : "application/json; charset=utf-8",
 	    KIND_BODY) != 0)
 		return;
-	put(k, FR_DATA, k->f.p, k->f.len);
+	if (put(k, FR_DATA, k->f.p, k->f.len) == 0)
+		info(k, "phase=failed status=%d", st);	/* ended, not cut */
 }
 
 /* "stream" as the request says; absent, the API's default. */
@@ -586,7 +587,6 @@ job_chat(const struct job *j)
 	    (c.shape == CHAT_TEXT && lr_seterr(&e, LR_INPUT, "bad input: "
 	    "not a JSON chat request") != 0)) {
 		fail(&k, LR_INPUT, 0, e.msg);
-		info(&k, "phase=failed status=%d", LR_INPUT);
 		chat_free(&c);
 		buf_free(&k.f);
 		return LR_INPUT;
@@ -638,11 +638,9 @@ job_chat(const struct job *j)
 		    k.model != NULL ? k.model : "");
 	else if (st != LR_CLOSED && !k.gone && !backend_interrupted)
 		fail(&k, st, ro.gen.http_status, e.msg);
-	else if (backend_interrupted && k.headed && !k.gone)
+	else if (backend_interrupted && !k.gone)
 		fail(&k, st, 0, "llm-serve is stopping: the answer was "
 		    "cancelled");
-	if (st != 0 && !k.gone)
-		info(&k, "phase=failed status=%d", st);
 	fclose(out);
 	buf_free(&k.line);
 	buf_free(&k.f);
@@ -683,10 +681,9 @@ proxy(const struct job *j, const char *method, const char *path)
 		method = "GET";
 	st = backend_forward(&j->cfg->role[GPU0], method, path,
 	    strcmp(method, "POST") == 0 ? j->body : NULL, j->len, 0, &cb, &e);
-	if (st != 0 && st != LR_CLOSED && !k.headed) {
+	if (st != 0 && st != LR_CLOSED && !k.headed)
 		fail(&k, st, 0, e.msg);
-		info(&k, "phase=failed status=%d", st);
-	} else	/* cut after the head: the server must not end it cleanly */
+	else	/* cut after the head: the server must not end it cleanly */
 		info(&k, st == 0 ? "phase=done" : "phase=cut status=%d", st);
 	buf_free(&k.f);
 	return st == LR_CLOSED ? 0 : st;
