@@ -16,6 +16,7 @@ static const struct option longopts[] = {
 	CLI_COMMON_OPTIONS,
 	CLI_BACKEND_OPTIONS,
 	CLI_CONDENSE_OPTIONS,
+	CLI_SUMMARY_ONLY_OPTION,
 	CLI_MAPREDUCE_OPTIONS,
 	{ "dry-run", no_argument, NULL, OPT_CMD_BASE },
 	{ NULL, 0, NULL, 0 }
@@ -29,8 +30,9 @@ usage(void)
 "(default --gpu1); chunk summaries are cached by content.\n\n"
 "      --dry-run           list the chunks, their sizes and whether they are\n"
 "                          cached, without asking the helper\n"
-"      --target N          tokens of the whole summary (default %d)\n"
+"      --target N          tokens of the whole summary block (default %d)\n"
 CLI_CONDENSE_HELP
+CLI_SUMMARY_ONLY_HELP
 CLI_MAPREDUCE_HELP
 CLI_BACKEND_HELP
 CLI_COMMON_HELP, lr_prog(), MR_TARGET);
@@ -76,6 +78,8 @@ main(int argc, char *argv[])
 	st = mapreduce(&c, in.p, in.len, &cfg.role[o.role], &mo, &cache, &out,
 	    &res, &e);
 	st = cli_interrupted(st);
+	if (mo.c.summary_only && !mo.dry_run)
+		st = cli_summary_only_done(st, &res, &out, &e);
 	if (st == 0)
 		fwrite(out.p, 1, out.len, stdout);
 	cache_close(&cache);

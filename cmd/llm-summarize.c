@@ -13,6 +13,7 @@ static const struct option longopts[] = {
 	CLI_COMMON_OPTIONS,
 	CLI_BACKEND_OPTIONS,
 	CLI_CONDENSE_OPTIONS,
+	CLI_SUMMARY_ONLY_OPTION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -21,9 +22,10 @@ usage(void)
 {
 	printf("usage: %s [options] < chat\n"
 "Condense the older part of a chat on the helper model (default --gpu1):\n"
-"system messages and the tail stay, the middle becomes one summary block.\n\n"
+"system messages, the task and the tail stay, the middle becomes a summary.\n\n"
 "      --target N          summary size in tokens (default %d)\n"
 CLI_CONDENSE_HELP
+CLI_SUMMARY_ONLY_HELP
 CLI_BACKEND_HELP
 CLI_COMMON_HELP, lr_prog(), CONDENSE_TARGET);
 }
@@ -57,6 +59,8 @@ main(int argc, char *argv[])
 	st = condense_summarize(&c, in.p, in.len, &cfg.role[o.role], &co,
 	    &out, &res, &e);
 	st = cli_interrupted(st);
+	if (co.summary_only)
+		st = cli_summary_only_done(st, &res, &out, &e);
 	if (st == 0)	/* cli_exit() reports a write error */
 		fwrite(out.p, 1, out.len, stdout);
 	chat_free(&c);

@@ -150,18 +150,23 @@ cli_number(const char *flag, const char *arg, long min)
 
 int
 cli_condense_option(int ch, const char *arg, struct condense_opts *o,
-    int *target_set)
+    struct cli_settings *s)
 {
 	int m;
 
 	switch (ch) {
 	case OPT_TARGET:
 		o->target = cli_number("--target", arg, 1);
-		if (target_set != NULL)
-			*target_set = 1;
+		if (s != NULL)
+			s->target_set = 1;
 		return 1;
 	case OPT_PRESERVE:
 		o->preserve = cli_number("--preserve", arg, 0);
+		if (s != NULL)
+			s->preserve_set = 1;
+		return 1;
+	case OPT_SUMMARY_ONLY:
+		o->summary_only = 1;
 		return 1;
 	case OPT_KEEP_LAST:
 		o->keep_last = (int)cli_number("--keep-last", arg, 0);
@@ -215,6 +220,18 @@ cli_mapreduce_option(int ch, const char *arg, struct mr_opts *mo,
 		return 1;
 	}
 	return 0;
+}
+
+int
+cli_summary_only_done(int st, const struct condense_result *res,
+    struct buf *out, struct lr_err *e)
+{
+	if (st != 0 || strcmp(res->how, "unchanged") != 0)
+		return st;
+	buf_reset(out);
+	return lr_seterr(e, LR_INPUT, "nothing to summarize: no message but "
+	    "system ones, or the helper failed with "
+	    "--on-helper-failure=direct");
 }
 
 void
@@ -340,7 +357,7 @@ cli_route_option(int ch, char *arg, struct cli_settings *s,
 {
 	char *eq;
 
-	if (cli_condense_option(ch, arg, &ro->b, &s->target_set) ||
+	if (cli_condense_option(ch, arg, &ro->b, s) ||
 	    cli_mapreduce_option(ch, arg, &ro->mr, cc))
 		return 1;
 	switch (ch) {
@@ -395,15 +412,18 @@ cli_route_finish(const struct cli_settings *s, struct route_opts *ro,
     struct config *cfg)
 {
 	struct lr_err e;
-	size_t n;
+	size_t n, p;
 
 	cli_mapreduce_check(&ro->mr);
-	/* The condensing flags hold for both strategies; --target only when
-	 * given, since their defaults differ. */
+	/* The condensing flags hold for both strategies; --target and
+	 * --preserve only when given, since their defaults differ. */
 	n = ro->mr.c.target;
+	p = ro->mr.c.preserve;
 	ro->mr.c = ro->b;
 	if (!s->target_set)
 		ro->mr.c.target = n;
+	if (!s->preserve_set)
+		ro->mr.c.preserve = p;
 	if (cli_settings_apply(s, cfg, &e) != 0)
 		lr_usage_error("%s", e.msg);
 	cli_config_check(cfg);

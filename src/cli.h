@@ -24,7 +24,7 @@ enum {
 	OPT_EXTRACTIVE, OPT_ON_HELPER_FAILURE, OPT_JOBS, OPT_CHUNK_TOKENS,
 	OPT_CHUNK_TARGET, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX,
 	OPT_GPU0_URL, OPT_GPU1_URL, OPT_HELPER_MODEL, OPT_SET, OPT_A_MAX,
-	OPT_B_MAX, OPT_PRINT_CONFIG,
+	OPT_B_MAX, OPT_PRINT_CONFIG, OPT_SUMMARY_ONLY,
 	OPT_CMD_BASE = 300	/* a binary's own long-only options */
 };
 
@@ -120,13 +120,20 @@ enum {
 /* The condensing help, after the binary's own --target line. */
 #define CLI_CONDENSE_HELP \
 "      --preserve N        tokens of code, paths and errors kept verbatim\n" \
-"                          (default 500)\n" \
+"                          per summary (default 500; llm-mapreduce 150)\n" \
 "      --keep-last N       keep at least the last N messages (default 4)\n" \
 "      --summarize-system  condense system messages too\n" \
 "      --extractive        no model: code, paths, errors and the most\n" \
 "                          informative sentences\n" \
 "      --on-helper-failure MODE\n" \
 "                          extractive (default), direct (unchanged) or fail\n"
+
+/* llm-summarize and llm-mapreduce: the summary alone, for archiving. */
+#define CLI_SUMMARY_ONLY_OPTION \
+	{ "summary-only", no_argument, NULL, OPT_SUMMARY_ONLY }
+#define CLI_SUMMARY_ONLY_HELP \
+"      --summary-only      summarize all of the chat but its system messages\n" \
+"                          and print the summary alone, as text\n"
 
 #define CLI_MAPREDUCE_HELP \
 "      --jobs N            helper requests in flight (default 2)\n" \
@@ -147,6 +154,7 @@ struct cli {
 };
 
 struct condense_opts;
+struct condense_result;
 struct mr_opts;
 struct cache;
 struct route_opts;
@@ -167,6 +175,7 @@ struct cli_settings {
 	int n;
 	int print_config;	/* --print-config */
 	int target_set;		/* --target was given */
+	int preserve_set;	/* --preserve was given */
 };
 
 /* Add a setting (a config key) from flag. */
@@ -215,12 +224,20 @@ size_t cli_number(const char *flag, const char *arg, long min);
 /*
  * Handle a condensing option (CLI_CONDENSE_OPTIONS) into o, or a
  * map-reduce one (CLI_MAPREDUCE_OPTIONS) into mo and cc; return 1 when
- * ch was one.  *target_set records an explicit --target.
+ * ch was one.  s (may be NULL) records an explicit --target and
+ * --preserve.
  */
 int cli_condense_option(int ch, const char *arg, struct condense_opts *o,
-    int *target_set);
+    struct cli_settings *s);
 int cli_mapreduce_option(int ch, const char *arg, struct mr_opts *mo,
     struct cli_cache *cc);
+
+/*
+ * After --summary-only: a chat left unchanged has no summary; its
+ * output is dropped and st becomes an error (e set).
+ */
+int cli_summary_only_done(int st, const struct condense_result *res,
+    struct buf *out, struct lr_err *e);
 
 /* Check the map-reduce flags together (usage error). */
 void cli_mapreduce_check(const struct mr_opts *mo);

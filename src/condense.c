@@ -9,10 +9,8 @@
 #include "measure.h"
 #include "request.h"
 
-#define BLOCK_HEAD	"--- Earlier conversation (messages %d-%d), " \
-			"condensed by llm-route ---\n"
-#define BLOCK_KEPT	"--- Kept verbatim from it, newest first ---\n"
-#define BLOCK_END	"--- End of the condensed conversation ---"
+#define SPAN_HEAD	"--- Summary ---\n"
+#define SPAN_KEPT	"--- Kept verbatim from it ---\n"
 
 static const char helper_system[] =
     "You condense conversations between a user and a coding assistant. "
@@ -52,6 +50,35 @@ is_role(const struct chat *c, int i, const char *role)
 	return strcmp(chat_role(c, i), role) == 0;
 }
 
+/* The first user message, when it stays verbatim as the task. */
+static int
+pin_task(const struct chat *c, const struct condense_opts *o,
+    const struct split *s)
+{
+	struct msg_size sz;
+	size_t budget = o->budget;
+	int i;
+	jv m;
+
+	for (i = s->sys_end; i < s->tail && !is_role(c, i, "user"); i++)
+		;
+	if (i >= s->tail)
+		return -1;	/* none, or in the tail already */
+	m = jv_array_get(jv_copy(c->messages), i);
+	measure_message(m, o->method, &sz);
+	jv_free(m);
+	if (budget == 0)
+		budget = measure_tokens(c, o->method);
+	if (sz.tokens > budget / CONDENSE_TASK_SHARE) {
+		log_event(LOG_INFO, "task", "message", 'i', (long)i + 1,
+		    "tokens", 'i', (long)sz.tokens, "budget", 'i',
+		    (long)budget, "kept", 's', "no: more than half the budget, "
+		    "condensed with the rest", (const char *)NULL);
+		return -1;
+	}
+	return i;
+}
+
 void
 condense_split(const struct chat *c, const struct condense_opts *o,
     struct split *s)
@@ -60,8 +87,16 @@ condense_split(const struct chat *c, const struct condense_opts *o,
 
 	s->n = chat_count(c);
 	s->sys_end = 0;
+	s->task = -1;
 	s->summarize_system = o->summarize_system;
-	if (c->shape == CHAT_TEXT) {	/* all of a text is condensed */
+	s->shape = c->shape;
+	if (c->shape == CHAT_TEXT || o->summary_only) {
+		/* All of a text is condensed; all but the system messages
+		 * of a chat summarized on its own. */
+		if (c->shape != CHAT_TEXT && !o->summarize_system)
+			while (s->sys_end < s->n &&
+			    is_role(c, s->sys_end, "system"))
+				s->sys_end++;
 		s->tail = s->n;
 		return;
 	}
@@ -85,19 +120,14 @@ condense_split(const struct chat *c, const struct condense_opts *o,
 		s->tail--;
 	if (s->tail < s->sys_end)
 		s->tail = s->sys_end;
-}
-
-/* Is message i condensed (in the middle and not a kept system one)? */
-static int
-condensed(const struct chat *c, int i, int summarize_system)
-{
-	return summarize_system || !is_role(c, i, "system");
+	s->task = pin_task(c, o, s);
 }
 
 int
-condense_takes(const struct chat *c, int i, int summarize_system)
+condense_takes(const struct chat *c, const struct split *s, int i)
 {
-	return condensed(c, i, summarize_system);
+	return i != s->task && (s->summarize_system ||
+	    !is_role(c, i, "system"));
 }
 
 void
@@ -116,13 +146,13 @@ condense_message_text(const struct chat *c, int i, struct buf *out)
 }
 
 void
-condense_transcript(const struct chat *c, int from, int to,
-    int summarize_system, struct buf *out)
+condense_transcript(const struct chat *c, const struct split *s, int from,
+    int to, struct buf *out)
 {
 	int i;
 
 	for (i = from; i < to; i++) {
-		if (!condensed(c, i, summarize_system))
+		if (!condense_takes(c, s, i))
 			continue;
 		buf_printf(out, "[%s]\n", chat_role(c, i));
 		condense_message_text(c, i, out);
@@ -218,26 +248,26 @@ condense_clean(const char *answer, size_t len, size_t target,
 }
 
 void
-condense_extract(const struct chat *c, int from, int to,
-    const struct condense_opts *o, struct items *it)
+condense_extract(const struct chat *c, const struct split *s, int from,
+    int to, enum est_method m, struct items *it)
 {
 	struct buf t = BUF_INIT;
 	int i;
 
 	for (i = from; i < to; i++) {
-		if (!condensed(c, i, o->summarize_system))
+		if (!condense_takes(c, s, i))
 			continue;
 		buf_reset(&t);
 		condense_message_text(c, i, &t);	/* tool calls too */
-		extract_message(it, t.p != NULL ? t.p : "", t.len, i,
-		    o->method);
+		extract_message(it, t.p != NULL ? t.p : "", t.len, i, m);
 	}
 	buf_free(&t);
 }
 
 void
-condense_extractive(const struct chat *c, int from, int to,
-    const struct condense_opts *o, struct buf *out)
+condense_extractive(const struct chat *c, const struct split *s, int from,
+    int to, const struct items *it, const struct condense_opts *o,
+    struct buf *out)
 {
 	struct xmsg *v;
 	struct buf *texts;
@@ -246,7 +276,7 @@ condense_extractive(const struct chat *c, int from, int to,
 	v = xmalloc(sizeof(*v) * (size_t)(to - from + 1));
 	texts = xmalloc(sizeof(*texts) * (size_t)(to - from + 1));
 	for (i = from; i < to; i++) {
-		if (!condensed(c, i, o->summarize_system))
+		if (!condense_takes(c, s, i))
 			continue;
 		memset(&texts[n], 0, sizeof(texts[n]));
 		chat_text(c, i, &texts[n]);
@@ -255,7 +285,7 @@ condense_extractive(const struct chat *c, int from, int to,
 		v[n].len = texts[n].len;
 		n++;
 	}
-	extract_summary(v, n, o->target, o->method, out);
+	extract_summary(v, n, o->target, o->method, it, out);
 	for (i = 0; i < n; i++)
 		buf_free(&texts[i]);
 	free(texts);
@@ -263,74 +293,50 @@ condense_extractive(const struct chat *c, int from, int to,
 }
 
 void
-condense_block(int from, int to, const char *summary, size_t slen,
-    const struct items *it, struct buf *out)
+condense_span(const char *summary, size_t slen, const struct items *it,
+    struct buf *out)
 {
 	int i, kept = 0;
 
-	buf_printf(out, BLOCK_HEAD, from + 1, to);
+	buf_adds(out, SPAN_HEAD);
 	if (slen > 0) {
 		buf_add(out, summary, slen);
 		buf_addc(out, '\n');
 	}
-	for (i = 0; i < it->n; i++)
+	for (i = 0; it != NULL && i < it->n; i++)
 		kept += it->v[i].kept;
 	if (kept > 0) {
-		buf_adds(out, BLOCK_KEPT);
+		buf_adds(out, SPAN_KEPT);
 		extract_render(it, out);
 	}
-	buf_adds(out, BLOCK_END);
 }
 
-/* Message m with block appended to its content. */
 static jv
-append_block(jv m, const char *block, size_t blen)
+message(const char *role, const char *text, size_t len)
 {
-	jv content = jv_object_get(jv_copy(m), jv_string("content"));
-	jv part;
-
-	if (jv_get_kind(content) == JV_KIND_ARRAY) {
-		part = jv_object_set(jv_object_set(jv_object(),
-		    jv_string("type"), jv_string("text")), jv_string("text"),
-		    jv_string_sized(block, (int)blen));
-		content = jv_array_append(content, part);
-	} else {
-		struct buf b = BUF_INIT;
-
-		if (jv_get_kind(content) == JV_KIND_STRING &&
-		    jv_string_length_bytes(jv_copy(content)) > 0) {
-			buf_add(&b, jv_string_value(content),
-			    (size_t)jv_string_length_bytes(jv_copy(content)));
-			buf_adds(&b, "\n\n");
-		}
-		buf_add(&b, block, blen);
-		jv_free(content);
-		content = jv_string_sized(b.p, (int)b.len);
-		buf_free(&b);
-	}
-	return jv_object_set(m, jv_string("content"), content);
+	return jv_object_set(jv_object_set(jv_object(), jv_string("role"),
+	    jv_string(role)), jv_string("content"),
+	    jv_string_sized(text, (int)len));
 }
 
 jv
 condense_place(const struct chat *c, const struct split *s,
     const char *block, size_t blen)
 {
-	jv out = jv_array(), m;
+	jv out = jv_array();
 	int i;
 
-	if (s->sys_end == 0)
-		out = jv_array_append(out, jv_object_set(jv_object_set(
-		    jv_object(), jv_string("role"), jv_string("system")),
-		    jv_string("content"), jv_string_sized(block, (int)blen)));
-	for (i = 0; i < s->sys_end; i++) {
-		m = jv_array_get(jv_copy(c->messages), i);
-		if (i == s->sys_end - 1)
-			m = append_block(m, block, blen);
-		out = jv_array_append(out, m);
-	}
+	/* What never changes first: the system messages and the task. */
+	for (i = 0; i < s->sys_end; i++)
+		out = jv_array_append(out, jv_array_get(jv_copy(c->messages),
+		    i));
+	if (s->task >= 0)
+		out = jv_array_append(out, jv_array_get(jv_copy(c->messages),
+		    s->task));
+	out = jv_array_append(out, message("user", block, blen));
 	/* System messages inside the middle stay, in their order. */
 	for (i = s->sys_end; i < s->tail; i++)
-		if (!condensed(c, i, s->summarize_system))
+		if (i != s->task && !condense_takes(c, s, i))
 			out = jv_array_append(out,
 			    jv_array_get(jv_copy(c->messages), i));
 	for (i = s->tail; i < s->n; i++)
@@ -367,8 +373,8 @@ condense_write(const struct chat *c, jv messages, struct buf *out)
 	}
 }
 
-static void
-log_dropped(const struct items *it)
+void
+condense_log_dropped(const struct items *it)
 {
 	char ex[120];
 	int i;
@@ -428,7 +434,7 @@ ask_helper(const struct chat *c, const struct split *s,
 	size_t from;
 	int st;
 
-	condense_transcript(c, s->sys_end, s->tail, o->summarize_system, &t);
+	condense_transcript(c, s, s->sys_end, s->tail, &t);
 	from = fit_context(helper, t.p, t.len, o->target, o->method);
 	if (from >= t.len) {
 		buf_free(&t);
@@ -477,9 +483,8 @@ condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
 {
 	struct split s;
 	struct items it = { NULL, 0, 0 };
-	struct buf summary = BUF_INIT;
+	struct buf summary = BUF_INIT, span = BUF_INIT;
 	const char *why = NULL;
-	size_t preserved;
 	int i, middle = 0, st;
 
 	memset(res, 0, sizeof(*res));
@@ -487,9 +492,10 @@ condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
 	res->tokens_in = res->tokens_out = measure_tokens(c, o->method);
 	condense_split(c, o, &s);
 	for (i = s.sys_end; i < s.tail; i++)
-		middle += condensed(c, i, o->summarize_system);
+		middle += condense_takes(c, &s, i);
 	log_event(LOG_INFO, "split", "messages", 'i', (long)s.n,
-	    "system", 'i', (long)s.sys_end, "middle", 'i', (long)middle,
+	    "system", 'i', (long)s.sys_end, "task", 'i', (long)s.task + 1,
+	    "middle", 'i', (long)middle,
 	    "middle_from", 'i', (long)s.sys_end + 1,
 	    "middle_to", 'i', (long)s.tail, "tail", 'i', (long)(s.n - s.tail),
 	    (const char *)NULL);
@@ -497,11 +503,11 @@ condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
 		why = "nothing to condense";
 		goto unchanged;
 	}
-	condense_extract(c, s.sys_end, s.tail, o, &it);
-	preserved = extract_choose(&it, o->preserve);
+	condense_extract(c, &s, s.sys_end, s.tail, o->method, &it);
+	extract_choose(&it, o->preserve);
 	if (o->extractive) {
 		res->how = "extractive";
-		condense_extractive(c, s.sys_end, s.tail, o, &summary);
+		condense_extractive(c, &s, s.sys_end, s.tail, &it, o, &summary);
 	} else if ((st = ask_helper(c, &s, helper, o, &summary, e)) != 0) {
 		if (st > 128 || o->on_failure == FAIL_FAIL) {
 			extract_free(&it);
@@ -516,13 +522,17 @@ condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
 		lr_warn("%s; using the extractive summary", e->msg);
 		res->how = "extractive";
 		buf_reset(&summary);
-		condense_extractive(c, s.sys_end, s.tail, o, &summary);
+		condense_extractive(c, &s, s.sys_end, s.tail, &it, o, &summary);
 	} else
 		res->how = "helper";
-	condense_output(c, raw, rawlen, &s, summary.p, summary.len, &it,
-	    preserved, o, out, res);
+	condense_span(summary.p, summary.len, &it, &span);
+	res->spans = 1;
+	if (condense_output(c, raw, rawlen, &s, span.p, span.len, o, out,
+	    res))
+		condense_log_dropped(&it);
 	extract_free(&it);
 	buf_free(&summary);
+	buf_free(&span);
 	return 0;
 unchanged:
 	condense_unchanged(raw, rawlen, why, out, res);
@@ -545,26 +555,26 @@ condense_unchanged(const char *raw, size_t rawlen, const char *why,
 
 int
 condense_output(const struct chat *c, const char *raw, size_t rawlen,
-    const struct split *s, const char *summary, size_t slen,
-    const struct items *it, size_t preserved, const struct condense_opts *o,
-    struct buf *out, struct condense_result *res)
+    const struct split *s, const char *spans, size_t slen,
+    const struct condense_opts *o, struct buf *out,
+    struct condense_result *res)
 {
 	struct buf block = BUF_INIT;
 	jv msgs;
 
-	condense_block(s->sys_end, s->tail, summary, slen, it, &block);
-	if (c->shape == CHAT_TEXT) {
-		res->tokens_out = est_text_tokens(block.p, block.len,
-		    o->method);
-		if (res->tokens_out >= res->tokens_in) {
-			buf_free(&block);
+	if (c->shape == CHAT_TEXT || o->summary_only) {
+		/* The spans alone, as text. */
+		res->tokens_out = est_text_tokens(spans, slen, o->method);
+		if (res->tokens_out >= res->tokens_in && !o->summary_only) {
 			condense_unchanged(raw, rawlen,
 			    "the summary is not smaller", out, res);
 			return 0;
 		}
-		buf_add(out, block.p, block.len);
-		buf_addc(out, '\n');
+		buf_add(out, spans, slen);
 	} else {
+		buf_adds(&block, CONDENSE_HEAD);
+		buf_addc(&block, '\n');
+		buf_add(&block, spans, slen);
 		msgs = condense_place(c, s, block.p, block.len);
 		res->tokens_out = messages_tokens(c, msgs, o->method);
 		if (res->tokens_out >= res->tokens_in) {
@@ -576,15 +586,14 @@ condense_output(const struct chat *c, const char *raw, size_t rawlen,
 		}
 		condense_write(c, msgs, out);
 	}
-	log_dropped(it);
 	log_event(LOG_INFO, "condense", "how", 's', res->how,
 	    "tokens_in", 'i', (long)res->tokens_in,
 	    "tokens_out", 'i', (long)res->tokens_out,
 	    "ratio", 'r', (double)res->tokens_out / (double)res->tokens_in,
-	    "summary_tokens", 'i', (long)est_text_tokens(summary, slen,
-	    o->method),
-	    "preserved_tokens", 'i', (long)preserved,
-	    (const char *)NULL);
+	    "task", 's', s->task >= 0 ? "kept" : "-",
+	    "spans", 'i', (long)res->spans,
+	    "summary_tokens", 'i', (long)est_text_tokens(spans, slen,
+	    o->method), (const char *)NULL);
 	buf_free(&block);
 	return 1;
 }

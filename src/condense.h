@@ -1,14 +1,16 @@
 /*
  * condense.h - condensing a chat's older context (SPEC section 3).
  *
- * Owns: splitting a chat into leading system messages (kept), the middle
- * (condensed) and the tail (kept: the last user message, or tool result,
- * and all after it, and at least the last keep_last messages, never
- * starting at a tool result); the helper's summary
- * request and the cleaning of its answer (thinking out, trimmed to the
- * target); the extractive fallback; the summary block and its fixed
- * place (appended to the leading system message, or a new one); and the
- * rule that the result is never larger than the input.
+ * Owns: splitting a chat into leading system messages (kept), the task
+ * (the first user message, kept unless it alone takes more than half the
+ * budget), the middle (condensed) and the tail (kept: the last user
+ * message, or tool result, and all after it, and at least the last
+ * keep_last messages, never starting at a tool result); the helper's
+ * summary request and the cleaning of its answer (thinking out, trimmed
+ * to the target); the extractive fallback; a span's summary with its own
+ * extract; the summary block, which grows by appending spans, and its
+ * fixed place (a user message of its own after the system messages and
+ * the task); and the rule that the result is never larger than the input.
  */
 #ifndef LLM_CONDENSE_H
 #define LLM_CONDENSE_H
@@ -24,7 +26,12 @@
 #define CONDENSE_KEEP_LAST	4
 #define CONDENSE_TARGET		500	/* summary tokens */
 #define CONDENSE_PRESERVE	500	/* verbatim tokens */
-#define PROMPT_VERSION		1	/* change when the prompt changes */
+#define CONDENSE_TASK_SHARE	2	/* the task is condensed when it
+					   alone takes more than 1/2 of the
+					   budget */
+/* Change when the prompt, a transcript's form or the layout changes: the
+ * cache keys hold it, so older entries are not read. */
+#define PROMPT_VERSION		2
 
 enum on_failure { FAIL_EXTRACTIVE, FAIL_DIRECT, FAIL_FAIL };
 
@@ -37,6 +44,9 @@ struct condense_opts {
 	enum on_failure on_failure;
 	const char *model;	/* the helper's model; NULL: the role's */
 	enum est_method method;
+	size_t budget;		/* tokens the condensed chat must fit; 0:
+				   the chat's own (for the task's share) */
+	int summary_only;	/* all of the chat, the summary as text */
 };
 
 void condense_opts_init(struct condense_opts *o);
@@ -47,19 +57,22 @@ int condense_on_failure_parse(const char *s);
 /*
  * The split: messages [0, sys_end) are the leading system messages,
  * [sys_end, tail) the middle (system messages in it stay, unless
- * summarize_system), [tail, n) the tail.  The middle may be empty.
+ * summarize_system; the task stays when task >= 0), [tail, n) the tail.
+ * The middle may be empty.
  */
 struct split {
 	int sys_end, tail, n;
+	int task;		/* the pinned first user message, or -1 */
 	int summarize_system;	/* system messages in the middle go too */
+	enum chat_shape shape;
 };
 
 void condense_split(const struct chat *c, const struct condense_opts *o,
     struct split *s);
 
 /* The text of messages [from, to) as the helper reads it. */
-void condense_transcript(const struct chat *c, int from, int to,
-    int summarize_system, struct buf *out);
+void condense_transcript(const struct chat *c, const struct split *s,
+    int from, int to, struct buf *out);
 
 /* The helper's request body for a transcript. */
 void condense_request(const struct role *r, const char *model,
@@ -72,22 +85,32 @@ void condense_request(const struct role *r, const char *model,
 int condense_clean(const char *answer, size_t len, size_t target,
     enum est_method m, struct buf *out);
 
-/* The items and the extractive summary of messages [from, to). */
-void condense_extract(const struct chat *c, int from, int to,
-    const struct condense_opts *o, struct items *it);
-void condense_extractive(const struct chat *c, int from, int to,
+/*
+ * The items of messages [from, to), and the extractive summary, which
+ * leaves out what the chosen items already hold.
+ */
+void condense_extract(const struct chat *c, const struct split *s,
+    int from, int to, enum est_method m, struct items *it);
+void condense_extractive(const struct chat *c, const struct split *s,
+    int from, int to, const struct items *it,
     const struct condense_opts *o, struct buf *out);
 
 /*
- * The block that stands for messages [from, to): its header, the
- * summary, the chosen verbatim items, and its end line.
+ * One span of the summary: "--- Summary ---", the summary, and the
+ * chosen items.  Nothing in it depends on what comes after the span, so
+ * on later turns it is written again byte for byte.
  */
-void condense_block(int from, int to, const char *summary, size_t slen,
-    const struct items *it, struct buf *out);
+void condense_span(const char *summary, size_t slen, const struct items *it,
+    struct buf *out);
+
+/* The block's first line; the spans follow it, oldest first. */
+#define CONDENSE_HEAD "--- Earlier conversation, condensed by llm-route: " \
+			"summaries, oldest first ---\n"
 
 /*
- * The chat with the middle replaced by block: appended to the last
- * leading system message, or a new leading system message.
+ * The chat with the middle replaced by block: the leading system
+ * messages, the task, the block as a user message, the system messages
+ * of the middle, the tail.
  */
 jv condense_place(const struct chat *c, const struct split *s,
     const char *block, size_t blen);
@@ -97,6 +120,8 @@ struct condense_result {
 	size_t tokens_in, tokens_out;
 	int chunks, cache_hits;	/* map-reduce: closed chunks, and how
 				   many of their summaries were cached */
+	int spans, compactions;	/* map-reduce: spans in the block, and
+				   merges made to keep it in its budget */
 };
 
 /*
@@ -116,22 +141,27 @@ int condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
 void condense_write(const struct chat *c, jv messages, struct buf *out);
 
 /*
- * The end of both strategies: the block for the split's middle, placed,
- * written to out when the result is smaller (returns 1), else raw
- * (returns 0); logged either way.  res->tokens_in and res->how are set
- * by the caller.
+ * The end of both strategies: the spans (each from condense_span),
+ * placed, written to out when the result is smaller (returns 1), else
+ * raw (returns 0); logged either way.  A text, or a summary_only chat,
+ * gets the spans as plain text.  res->tokens_in and res->how are set by
+ * the caller.
  */
 int condense_output(const struct chat *c, const char *raw, size_t rawlen,
-    const struct split *s, const char *summary, size_t slen,
-    const struct items *it, size_t preserved, const struct condense_opts *o,
-    struct buf *out, struct condense_result *res);
+    const struct split *s, const char *spans, size_t slen,
+    const struct condense_opts *o, struct buf *out,
+    struct condense_result *res);
+
+/* Log each item not chosen and not inside a chosen one (-v). */
+void condense_log_dropped(const struct items *it);
 
 /* Write raw unchanged and log why. */
 void condense_unchanged(const char *raw, size_t rawlen, const char *why,
     struct buf *out, struct condense_result *res);
 
-/* Is message i condensed (not a system message that stays)? */
-int condense_takes(const struct chat *c, int i, int summarize_system);
+/* Is message i of the middle condensed (not the task nor a system
+ * message that stays)? */
+int condense_takes(const struct chat *c, const struct split *s, int i);
 
 /* A message's text as the helper reads it: content, then tool calls. */
 void condense_message_text(const struct chat *c, int i, struct buf *out);

@@ -724,9 +724,22 @@ cmp_score(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Does a chosen item of skip hold the text s? */
+static int
+listed(const struct items *skip, const char *s, size_t n)
+{
+	int i;
+
+	for (i = 0; skip != NULL && i < skip->n; i++)
+		if (skip->v[i].kept && skip->v[i].len >= n &&
+		    lr_memfind(skip->v[i].text, skip->v[i].len, s, n) != NULL)
+			return 1;
+	return 0;
+}
+
 void
 extract_summary(const struct xmsg *msgs, int nmsgs, size_t target,
-    enum est_method m, struct buf *out)
+    enum est_method m, const struct items *skip, struct buf *out)
 {
 	struct unit *v = NULL, **order;
 	struct wordtab t;
@@ -777,7 +790,8 @@ extract_summary(const struct xmsg *msgs, int nmsgs, size_t target,
 		size_t cost = u->tokens + (msg_used[u->msg] ? 0 : 3);
 		int dup = 0;
 
-		if (used + cost > target || u->score <= 0)
+		if (used + cost > target || u->score <= 0 ||
+		    listed(skip, u->s, u->n))
 			continue;
 		for (j = 0; j < i && !dup; j++)
 			dup = order[j]->chosen && order[j]->n == u->n &&

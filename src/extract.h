@@ -71,10 +71,12 @@ struct xmsg {
 /*
  * The extractive summary of n messages: the most informative sentences
  * and lines outside code blocks, up to target tokens, in their original
- * order, each group headed by its role ("user: ...").
+ * order, each group headed by its role ("user: ...").  A sentence or
+ * line that a chosen item of skip (may be NULL) holds is left out: the
+ * extract lists it already.
  */
 void extract_summary(const struct xmsg *msgs, int n, size_t target,
-    enum est_method m, struct buf *out);
+    enum est_method m, const struct items *skip, struct buf *out);
 
 /*
  * The length of text's longest prefix within target tokens, ending at a

@@ -1,10 +1,13 @@
 /*
- * mapreduce.c - chunks, their summaries, the cache, the reduction.
+ * mapreduce.c - chunks, their summaries, the cache, the spans and their
+ * compactions.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sha2.h>
 
 #include "log.h"
 #include "mapreduce.h"
@@ -15,7 +18,7 @@ struct piece {
 	int msg;
 	const char *text;
 	size_t len;
-	int part, nparts;	/* 1-based; nparts 1 for a whole message */
+	int part;		/* 1-based; 0 for a whole message */
 };
 
 struct chunk {
@@ -27,8 +30,6 @@ struct chunk {
 	struct buf transcript;
 	char key[CACHE_KEY_LEN + 1];
 	int cached;
-	struct buf summary;
-	const char *how;	/* "cache", "helper", "extractive" */
 };
 
 struct chunks {
@@ -38,6 +39,8 @@ struct chunks {
 
 /* Template tokens of one message in a transcript. */
 #define ENTRY_TOKENS 4
+/* Tokens of a span's own lines: its heads and the extract's. */
+#define SPAN_OVERHEAD 24
 
 void
 mr_opts_init(struct mr_opts *o)
@@ -45,6 +48,7 @@ mr_opts_init(struct mr_opts *o)
 	memset(o, 0, sizeof(*o));
 	condense_opts_init(&o->c);
 	o->c.target = MR_TARGET;
+	o->c.preserve = MR_PRESERVE;
 	o->chunk_tokens = MR_CHUNK_TOKENS;
 	o->chunk_target = MR_CHUNK_TARGET;
 	o->jobs = MR_JOBS;
@@ -68,13 +72,13 @@ new_chunk(struct chunks *cs, int closed)
 
 static void
 add_piece(struct chunk *k, int msg, const char *t, size_t n, int part,
-    int nparts, size_t tokens)
+    size_t tokens)
 {
 	if (k->n == k->cap) {
 		k->cap = k->cap ? k->cap * 2 : 8;
 		k->v = xrealloc(k->v, sizeof(*k->v) * (size_t)k->cap);
 	}
-	k->v[k->n++] = (struct piece){ msg, t, n, part, nparts };
+	k->v[k->n++] = (struct piece){ msg, t, n, part };
 	if (k->from < 0)
 		k->from = msg;
 	k->to = msg + 1;
@@ -186,43 +190,180 @@ cut(const char *t, size_t base, size_t len, size_t limit, int level,
 	free(u.v);
 }
 
-/* A message as closed chunks of its own, cut into pieces when over. */
-static void
-own_chunks(struct chunks *cs, int i, struct buf *t, size_t tk, size_t limit,
+/* The first span of cut(t[off, off+len)) within limit tokens. */
+static size_t
+first_cut(const char *t, size_t off, size_t len, size_t limit,
     enum est_method m)
 {
 	struct spans sp = { NULL, 0, 0 };
-	int j;
+	size_t n;
 
-	if (tk <= limit) {
-		add_piece(new_chunk(cs, 1), i, t->p, t->len, 1, 1, tk);
-		return;
+	cut(t, off, len, limit, 0, m, &sp);
+	n = sp.n > 0 ? sp.v[0].len : len;
+	free(sp.v);
+	return n;
+}
+
+/*
+ * Is there a mark at the end of t[off, e) for some line end e before
+ * end: the end of a document as an earlier run read it?  Returns the
+ * first such e, else 0.
+ */
+static size_t
+marked_end(struct cache *cache, const char *t, size_t off, size_t end)
+{
+	char key[CACHE_KEY_LEN + 1], ver[32];
+	struct buf b = BUF_INIT;
+	const char *nl;
+	SHA2_CTX ctx, tmp;
+	size_t p = off, q;
+
+	if (cache == NULL || cache->dir == NULL)
+		return 0;
+	snprintf(ver, sizeof(ver), "llm-route end %d", PROMPT_VERSION);
+	SHA256Init(&ctx);
+	SHA256Update(&ctx, (const uint8_t *)ver, strlen(ver) + 1);
+	while (p < end && (nl = memchr(t + p, '\n', end - p)) != NULL) {
+		q = (size_t)(nl - t) + 1;
+		SHA256Update(&ctx, (const uint8_t *)t + p, q - p);
+		p = q;
+		if (p >= end)
+			break;
+		tmp = ctx;
+		SHA256End(&tmp, key);
+		if (cache_get(cache, key, &b)) {
+			buf_free(&b);
+			return p;
+		}
 	}
-	cut(t->p, 0, t->len, limit > ENTRY_TOKENS + 8 ? limit - ENTRY_TOKENS - 8 :
-	    1, 0, m, &sp);
-	for (j = 0; j < sp.n; j++)
-		add_piece(new_chunk(cs, 1), i, t->p + sp.v[j].off, sp.v[j].len,
-		    j + 1, sp.n, est_text_tokens(t->p + sp.v[j].off,
-		    sp.v[j].len, m) + ENTRY_TOKENS + 8);
+	return 0;
+}
+
+/* Mark the end of a document's last piece (see marked_end). */
+static void
+mark_end(struct cache *cache, const char *t, size_t off, size_t end)
+{
+	char key[CACHE_KEY_LEN + 1], ver[32];
+	SHA2_CTX ctx;
+
+	if (cache == NULL || cache->dir == NULL || end <= off)
+		return;
+	snprintf(ver, sizeof(ver), "llm-route end %d", PROMPT_VERSION);
+	SHA256Init(&ctx);
+	SHA256Update(&ctx, (const uint8_t *)ver, strlen(ver) + 1);
+	SHA256Update(&ctx, (const uint8_t *)t + off, end - off);
+	SHA256End(&ctx, key);
+	cache_put(cache, key, "1", 1);
+}
+
+struct packer {
+	struct chunks *cs;
+	struct chunk *cur;	/* the chunk being filled, or NULL */
+	size_t limit;
+	enum est_method m;
+	struct cache *marks;	/* a document's earlier ends, or NULL */
+};
+
+static void
+pack_close(struct packer *pk)
+{
+	if (pk->cur != NULL)
+		pk->cur->closed = 1;
+	pk->cur = NULL;
+}
+
+static void
+pack_piece(struct packer *pk, int msg, const char *t, size_t n, int part,
+    size_t tokens)
+{
+	if (pk->cur != NULL && pk->cur->tokens + tokens > pk->limit)
+		pack_close(pk);
+	if (pk->cur == NULL)
+		pk->cur = new_chunk(pk->cs, 0);
+	add_piece(pk->cur, msg, t, n, part, tokens);
+}
+
+/*
+ * An oversized message in pieces: the first fills what is left of the
+ * chunk being filled (unless that is under a quarter), the rest are cut
+ * to about equal sizes, so that no chunk is left small beside it.  A
+ * document (marks set) is cut greedily instead, and where an earlier
+ * run's input ended, so that its pieces come out again as they were.
+ */
+static void
+pack_cut(struct packer *pk, int msg, const char *t, size_t len)
+{
+	size_t room = 0, off = 0, n, rtk, np, lim, e, over = ENTRY_TOKENS + 8;
+	size_t plimit = pk->limit > over + 1 ? pk->limit - over : 1;
+	struct spans sp = { NULL, 0, 0 };
+	int part = 1, j;
+
+	if (pk->cur != NULL)
+		room = pk->limit - pk->cur->tokens;
+	if (room < pk->limit / 4 || room <= over + 1)
+		pack_close(pk);
+	else {
+		n = first_cut(t, 0, len, room - over, pk->m);
+		if (pk->marks != NULL && (e = marked_end(pk->marks, t, 0, n)))
+			n = e;
+		add_piece(pk->cur, msg, t, n, part++,
+		    est_text_tokens(t, n, pk->m) + over);
+		pack_close(pk);
+		off = n;
+	}
+	while (off < len) {
+		if (pk->marks != NULL) {
+			n = first_cut(t, off, len - off, plimit, pk->m);
+			if ((e = marked_end(pk->marks, t, off, off + n)))
+				n = e - off;
+		} else {
+			rtk = est_text_tokens(t + off, len - off, pk->m);
+			np = (rtk + plimit - 1) / plimit;
+			lim = np > 1 ? rtk / np + rtk / np / 10 : plimit;
+			if (lim > plimit)
+				lim = plimit;
+			sp.n = 0;
+			cut(t, off, len - off, lim, 0, pk->m, &sp);
+			for (j = 0; j < sp.n; j++) {
+				pk->cur = new_chunk(pk->cs, 0);
+				add_piece(pk->cur, msg, t + sp.v[j].off,
+				    sp.v[j].len, part++, est_text_tokens(t +
+				    sp.v[j].off, sp.v[j].len, pk->m) + over);
+				if (j + 1 < sp.n)
+					pack_close(pk);
+			}
+			break;
+		}
+		pk->cur = new_chunk(pk->cs, 0);
+		add_piece(pk->cur, msg, t + off, n, part++,
+		    est_text_tokens(t + off, n, pk->m) + over);
+		off += n;
+		if (off < len)
+			pack_close(pk);
+	}
 	free(sp.v);
 }
 
 /*
- * The chunks of messages [from, to): greedy from the start, on the
+ * The chunks of the middle [from, to): greedy from the start, on the
  * boundaries of units (a message and the tool results after it, which
  * are never parted from their call); all but the last are closed.  A
- * unit over the limit becomes closed chunks of its own: one per message,
- * an oversized message cut into pieces.
+ * unit over the limit is packed message by message, an oversized
+ * message cut into pieces (pack_cut), and it closes its last chunk, so
+ * that what is kept verbatim never starts inside it.
  */
 static void
-make_chunks(const struct chat *c, int from, int to, struct buf *texts,
-    const struct mr_opts *o, struct chunks *cs)
+make_chunks(const struct chat *c, const struct split *s, int from, int to,
+    struct buf *texts, const struct mr_opts *o, struct cache *cache,
+    struct chunks *cs)
 {
-	struct chunk *cur = NULL;
-	size_t limit = o->chunk_tokens, tk, utk;
+	struct packer pk = { cs, NULL, o->chunk_tokens, o->c.method, NULL };
 	size_t *mtk = xmalloc(sizeof(*mtk) * (size_t)(to - from + 1));
+	size_t utk;
 	int i, j, end;
 
+	if (c->shape == CHAT_TEXT)
+		pk.marks = cache;
 	for (i = from; i < to; i++)
 		mtk[i - from] = est_text_tokens(texts[i - from].p,
 		    texts[i - from].len, o->c.method) + ENTRY_TOKENS;
@@ -232,36 +373,34 @@ make_chunks(const struct chat *c, int from, int to, struct buf *texts,
 		    strcmp(chat_role(c, end), "tool") == 0; end++)
 			;
 		for (utk = 0, j = i; j < end; j++)
-			if (condense_takes(c, j, o->c.summarize_system))
+			if (condense_takes(c, s, j))
 				utk += mtk[j - from];
 		if (utk == 0)
 			continue;
-		if (utk > limit) {
-			if (cur != NULL)
-				cur->closed = 1;
-			cur = NULL;
+		if (utk <= pk.limit) {
+			if (pk.cur != NULL && pk.cur->tokens + utk > pk.limit)
+				pack_close(&pk);
 			for (j = i; j < end; j++)
-				if (condense_takes(c, j, o->c.summarize_system))
-					own_chunks(cs, j, &texts[j - from],
-					    mtk[j - from], limit, o->c.method);
+				if (condense_takes(c, s, j))
+					pack_piece(&pk, j, texts[j - from].p,
+					    texts[j - from].len, 0,
+					    mtk[j - from]);
 			continue;
 		}
-		if (cur != NULL && cur->tokens + utk > limit) {
-			cur->closed = 1;
-			cur = NULL;
-		}
-		if (cur == NULL)
-			cur = new_chunk(cs, 0);
 		for (j = i; j < end; j++) {
-			if (!condense_takes(c, j, o->c.summarize_system))
+			if (!condense_takes(c, s, j))
 				continue;
-			tk = mtk[j - from];
-			add_piece(cur, j, texts[j - from].p,
-			    texts[j - from].len, 1, 1, tk);
+			if (mtk[j - from] <= pk.limit)
+				pack_piece(&pk, j, texts[j - from].p,
+				    texts[j - from].len, 0, mtk[j - from]);
+			else
+				pack_cut(&pk, j, texts[j - from].p != NULL ?
+				    texts[j - from].p : "", texts[j - from].len);
 		}
+		pack_close(&pk);
 	}
-	if (cur != NULL && o->close_last)
-		cur->closed = 1;
+	if (o->close_last)
+		pack_close(&pk);
 	free(mtk);
 }
 
@@ -273,9 +412,9 @@ transcript(const struct chat *c, struct chunk *k)
 	for (i = 0; i < k->n; i++) {
 		const struct piece *p = &k->v[i];
 
-		if (p->nparts > 1)
-			buf_printf(&k->transcript, "[%s] (part %d of %d)\n",
-			    chat_role(c, p->msg), p->part, p->nparts);
+		if (p->part > 0)	/* a piece: no count that grows */
+			buf_printf(&k->transcript, "[%s] (part %d)\n",
+			    chat_role(c, p->msg), p->part);
 		else
 			buf_printf(&k->transcript, "[%s]\n",
 			    chat_role(c, p->msg));
@@ -410,9 +549,8 @@ summarize_all(struct buf *texts, int n, size_t target,
 static void
 chunk_range(const struct chunk *k, char *out, size_t n)
 {
-	if (k->n == 1 && k->v[0].nparts > 1)
-		snprintf(out, n, "%d (part %d of %d)", k->from + 1,
-		    k->v[0].part, k->v[0].nparts);
+	if (k->n == 1 && k->v[0].part > 0)
+		snprintf(out, n, "%d (part %d)", k->from + 1, k->v[0].part);
 	else if (k->to - k->from == 1)
 		snprintf(out, n, "%d", k->from + 1);
 	else
@@ -448,10 +586,6 @@ dry_run(const struct chunks *cs, const struct mr_opts *o,
 }
 
 /*
- * The summary of the chunk summaries: their list when it is within the
- * target, else summaries of groups of them, level by level.
- */
-/*
  * Parts [from, to) within target without the helper: each cut to an
  * equal share at a line, sentence or word end, so that every range of
  * messages keeps its place in the summary.
@@ -473,112 +607,6 @@ parts_cut(const struct buf *parts, int from, int to, size_t target,
 	}
 }
 
-/*
- * Returns 0, a status (e set) for --on-helper-failure=fail, or -1 for
- * =direct.
- */
-static int
-reduce(struct buf *parts, int n, const struct role *helper,
-    const struct mr_opts *o, struct cache *cache, struct buf *out,
-    int *levels, struct lr_err *e)
-{
-	struct buf *groups, *sums;
-	struct lr_err *errs;
-	int *cached, *failed, g, i, depth, st = 0, warned = 0;
-	int was_down = backend_role_down(helper, NULL);
-	size_t total, gt, tk;
-	int *gfirst;
-
-	*levels = 0;
-	for (depth = 0;; depth++) {
-		buf_reset(out);
-		for (i = 0; i < n; i++) {
-			buf_add(out, parts[i].p, parts[i].len);
-			buf_adds(out, i + 1 < n ? "\n" : "");
-		}
-		total = est_text_tokens(out->p, out->len, o->c.method);
-		if (total <= o->c.target || depth == MR_MAX_DEPTH || n == 0)
-			break;
-		/* Groups of consecutive parts, each within a chunk. */
-		groups = xmalloc(sizeof(*groups) * (size_t)n);
-		memset(groups, 0, sizeof(*groups) * (size_t)n);
-		gfirst = xmalloc(sizeof(*gfirst) * (size_t)(n + 1));
-		gfirst[0] = 0;
-		for (i = 0, g = 0, gt = 0; i < n; i++) {
-			tk = est_text_tokens(parts[i].p, parts[i].len,
-			    o->c.method) + 2;
-			if (groups[g].len > 0 && gt + tk > o->chunk_tokens) {
-				g++;
-				gfirst[g] = i;
-				gt = 0;
-			}
-			buf_add(&groups[g], parts[i].p, parts[i].len);
-			buf_adds(&groups[g], "\n\n");
-			gt += tk;
-		}
-		g++;
-		gfirst[g] = n;
-		sums = xmalloc(sizeof(*sums) * (size_t)g);
-		memset(sums, 0, sizeof(*sums) * (size_t)g);
-		errs = xmalloc(sizeof(*errs) * (size_t)g);
-		cached = xmalloc(sizeof(*cached) * (size_t)g);
-		failed = xmalloc(sizeof(*failed) * (size_t)g);
-		gt = g == 1 ? o->c.target : o->c.target / (size_t)g;
-		if (gt < 64)
-			gt = 64;
-		for (i = 0; i < g; i++)
-			failed[i] = 0;
-		if (!o->c.extractive)
-			st = summarize_all(groups, g, gt, helper, o, cache,
-			    sums, cached, failed, errs, "reduce");
-		for (i = 0; i < g && st == 0; i++) {
-			if (failed[i] && o->c.on_failure == FAIL_FAIL) {
-				*e = errs[i];
-				st = e->status;
-			} else if (failed[i] && o->c.on_failure == FAIL_DIRECT) {
-				lr_warn("%s; passing the chat on unchanged",
-				    errs[i].msg);
-				st = -1;
-			} else if (failed[i] || o->c.extractive) {
-				/* Once: a helper known down was said so. */
-				if (failed[i] && !was_down && !warned++)
-					lr_warn("%s; cutting each of those parts "
-					    "to its share instead", errs[i].msg);
-				parts_cut(parts, gfirst[i], gfirst[i + 1], gt,
-				    o->c.method, &sums[i]);
-			}
-		}
-		for (i = 0; i < n; i++)
-			buf_free(&parts[i]);
-		for (i = 0; i < g; i++) {
-			parts[i] = sums[i];
-			buf_free(&groups[i]);
-		}
-		n = g;
-		free(groups);
-		free(gfirst);
-		free(sums);
-		free(errs);
-		free(cached);
-		free(failed);
-		(*levels)++;
-		log_event(LOG_INFO, "reduce", "level", 'i', (long)*levels,
-		    "parts", 'i', (long)g, "tokens_in", 'i', (long)total,
-		    (const char *)NULL);
-		if (st != 0) {
-			for (i = 0; i < n; i++)
-				buf_free(&parts[i]);
-			return st;
-		}
-	}
-	/* Still over after the last level: each part to its share. */
-	if (total > o->c.target)
-		parts_cut(parts, 0, n, o->c.target, o->c.method, out);
-	for (i = 0; i < n; i++)
-		buf_free(&parts[i]);
-	return 0;
-}
-
 static void
 free_chunks(struct chunks *cs)
 {
@@ -587,41 +615,308 @@ free_chunks(struct chunks *cs)
 	for (i = 0; i < cs->n; i++) {
 		free(cs->v[i].v);
 		buf_free(&cs->v[i].transcript);
-		buf_free(&cs->v[i].summary);
 	}
 	free(cs->v);
 }
 
 /*
- * The summary of closed chunk k (sum), by the helper (failed set when it
- * failed) or the extractive compressor.  Returns 0, or a status for
- * --on-helper-failure=fail (e set), or -1 for =direct.
+ * A span of the summary block: a closed chunk (level 0), or spans merged
+ * when the block outgrew its budget (a compaction), one level up.
  */
+struct node {
+	int level;
+	int first, last;	/* the closed chunks it stands for */
+	int *kids, nkids;	/* the merged spans, oldest first */
+	struct buf sum;		/* its summary */
+	struct items it;	/* its own extract */
+	const char *how;	/* "cache", "helper", "extractive" */
+};
+
+struct plan {
+	struct node *v;
+	int n, cap;
+	int *spans, nspans;	/* the block's spans, oldest first */
+	int compactions, levels;
+};
+
 static int
-chunk_summary(const struct chat *c, struct chunk *k, int failed,
-    const struct lr_err *err, const struct mr_opts *o, struct buf *sum,
-    struct lr_err *e)
+new_node(struct plan *p, int level, int first, int last)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->v = xrealloc(p->v, sizeof(*p->v) * (size_t)p->cap);
+	}
+	memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
+	p->v[p->n].level = level;
+	p->v[p->n].first = first;
+	p->v[p->n].last = last;
+	if (level + 1 > p->levels)
+		p->levels = level + 1;
+	return p->n++;
+}
+
+/*
+ * The spans of n closed chunks, as if the conversation had grown chunk
+ * by chunk: each chunk is appended as a span of its own; while there
+ * are more than max spans, the spans of the lowest level that has
+ * several (the newest end of the block), at most group of them, the
+ * oldest first, merge into one span of the next level; when every
+ * level has one, the two oldest merge.  It depends on n alone, so a
+ * conversation that grows keeps the spans it had, but for the merges,
+ * and a merge rewrites the block only from the merged spans on: a
+ * level L merge happens about once per (max/2)^(L+1) chunks.
+ */
+static void
+plan_spans(struct plan *p, int n, int max, int group)
+{
+	int j, lo, hi, lvl, k, x;
+
+	p->spans = xmalloc(sizeof(*p->spans) * (size_t)(n + 1));
+	for (j = 0; j < n; j++) {
+		p->spans[p->nspans++] = new_node(p, 0, j, j);
+		while (p->nspans > max) {
+			hi = p->nspans;
+			for (;;) {	/* a run of one level, from the end */
+				lvl = p->v[p->spans[hi - 1]].level;
+				for (lo = hi - 1; lo > 0 &&
+				    p->v[p->spans[lo - 1]].level == lvl; lo--)
+					;
+				if (hi - lo >= 2 || lo == 0)
+					break;
+				hi = lo;
+			}
+			if (hi - lo < 2) {
+				lo = 0;
+				hi = 2;
+			}
+			if (hi - lo > group)
+				hi = lo + group;
+			for (lvl = 0, k = lo; k < hi; k++)
+				if (p->v[p->spans[k]].level > lvl)
+					lvl = p->v[p->spans[k]].level;
+			x = new_node(p, lvl + 1, p->v[p->spans[lo]].first,
+			    p->v[p->spans[hi - 1]].last);
+			p->v[x].nkids = hi - lo;
+			p->v[x].kids = xmalloc(sizeof(int) * (size_t)(hi - lo));
+			memcpy(p->v[x].kids, p->spans + lo,
+			    sizeof(int) * (size_t)(hi - lo));
+			p->spans[lo] = x;
+			memmove(p->spans + lo + 1, p->spans + hi,
+			    sizeof(int) * (size_t)(p->nspans - hi));
+			p->nspans -= hi - lo - 1;
+			p->compactions++;
+		}
+	}
+}
+
+static void
+free_plan(struct plan *p)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++) {
+		free(p->v[i].kids);
+		buf_free(&p->v[i].sum);
+		extract_free(&p->v[i].it);
+	}
+	free(p->v);
+	free(p->spans);
+}
+
+/* The items of closed chunks [first, last], chosen within preserve. */
+static void
+node_items(struct chunk **closed, const struct node *x, size_t preserve,
+    enum est_method m, struct items *it)
+{
+	int i, j;
+
+	for (i = x->first; i <= x->last; i++)
+		for (j = 0; j < closed[i]->n; j++)
+			extract_message(it, closed[i]->v[j].text,
+			    closed[i]->v[j].len, closed[i]->v[j].msg, m);
+	extract_choose(it, preserve);
+}
+
+/* The extractive summary of a closed chunk, leaving out its extract. */
+static void
+leaf_extractive(const struct chat *c, const struct chunk *k,
+    const struct items *it, const struct mr_opts *o, struct buf *sum)
 {
 	struct xmsg *xm;
 	int j;
 
-	if (failed && o->c.on_failure == FAIL_FAIL) {
-		*e = *err;
-		return e->status;
-	}
-	if (failed && o->c.on_failure == FAIL_DIRECT) {
-		lr_warn("%s; passing the chat on unchanged", err->msg);
-		return -1;
-	}
 	xm = xmalloc(sizeof(*xm) * (size_t)k->n);
 	for (j = 0; j < k->n; j++)
 		xm[j] = (struct xmsg){ chat_role(c, k->v[j].msg),
 		    k->v[j].text, k->v[j].len };
 	buf_reset(sum);
-	extract_summary(xm, k->n, o->chunk_target, o->c.method, sum);
+	extract_summary(xm, k->n, o->chunk_target, o->c.method, it, sum);
 	free(xm);
-	k->how = "extractive";
+}
+
+/*
+ * What to do with a span the helper failed on: 0 (use the model-free
+ * summary), a status for --on-helper-failure=fail (e set), or -1 for
+ * =direct.
+ */
+static int
+on_failed(const struct lr_err *err, const struct mr_opts *o,
+    struct lr_err *e)
+{
+	if (o->c.on_failure == FAIL_FAIL) {
+		*e = *err;
+		return e->status;
+	}
+	if (o->c.on_failure == FAIL_DIRECT) {
+		lr_warn("%s; passing the chat on unchanged", err->msg);
+		return -1;
+	}
 	return 0;
+}
+
+/*
+ * The summaries of the nodes of one level (0: the closed chunks), by
+ * the helper through the cache, else the model-free way.  *nfailed and
+ * *first count and keep the failures for one warning.  Returns 0, a
+ * status (e set), or -1 for --on-helper-failure=direct.
+ */
+static int
+summarize_level(const struct chat *c, struct plan *p, int level,
+    struct chunk **closed, const struct role *helper,
+    const struct mr_opts *o, struct cache *cache, int *hits, int *nfailed,
+    struct lr_err *first, struct lr_err *e)
+{
+	struct buf *texts, *sums;
+	struct lr_err *errs;
+	int *idx, *cached, *failed, n = 0, i, j, st = 0;
+	size_t share;
+
+	idx = xmalloc(sizeof(*idx) * (size_t)(p->n + 1));
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].level == level)
+			idx[n++] = i;
+	texts = xmalloc(sizeof(*texts) * (size_t)(n + 1));
+	sums = xmalloc(sizeof(*sums) * (size_t)(n + 1));
+	errs = xmalloc(sizeof(*errs) * (size_t)(n + 1));
+	cached = xmalloc(sizeof(*cached) * (size_t)(n + 1));
+	failed = xmalloc(sizeof(*failed) * (size_t)(n + 1));
+	for (i = 0; i < n; i++) {
+		struct node *x = &p->v[idx[i]];
+
+		memset(&texts[i], 0, sizeof(*texts));
+		memset(&sums[i], 0, sizeof(*sums));
+		cached[i] = failed[i] = 0;
+		if (level == 0) {
+			struct chunk *k = closed[x->first];
+
+			buf_add(&texts[i], k->transcript.p, k->transcript.len);
+		} else
+			for (j = 0; j < x->nkids; j++) {
+				buf_add(&texts[i], p->v[x->kids[j]].sum.p,
+				    p->v[x->kids[j]].sum.len);
+				buf_adds(&texts[i], "\n\n");
+			}
+	}
+	if (!o->c.extractive && n > 0)
+		st = summarize_all(texts, n, o->chunk_target, helper, o, cache,
+		    sums, cached, failed, errs, level == 0 ? "map" : "merge");
+	if (st > 128)
+		goto out;
+	st = 0;
+	for (i = 0; i < n && st == 0; i++) {
+		struct node *x = &p->v[idx[i]];
+
+		*hits += cached[i];
+		x->how = cached[i] ? "cache" : "helper";
+		if (failed[i] && (st = on_failed(&errs[i], o, e)) != 0)
+			break;
+		if (failed[i] && (*nfailed)++ == 0)
+			*first = errs[i];
+		if (failed[i] || o->c.extractive) {
+			x->how = "extractive";
+			if (level == 0)
+				leaf_extractive(c, closed[x->first], &x->it, o,
+				    &sums[i]);
+			else {	/* each merged summary cut to its share */
+				struct buf *kid = xmalloc(sizeof(*kid) *
+				    (size_t)x->nkids);
+
+				for (j = 0; j < x->nkids; j++)
+					kid[j] = p->v[x->kids[j]].sum;
+				share = o->chunk_target / (size_t)x->nkids;
+				parts_cut(kid, 0, x->nkids, share * x->nkids,
+				    o->c.method, &sums[i]);
+				free(kid);
+			}
+		}
+		x->sum = sums[i];
+		memset(&sums[i], 0, sizeof(sums[i]));
+	}
+out:
+	for (i = 0; i < n; i++) {
+		buf_free(&texts[i]);
+		buf_free(&sums[i]);
+	}
+	free(texts);
+	free(sums);
+	free(errs);
+	free(cached);
+	free(failed);
+	free(idx);
+	return st;
+}
+
+/*
+ * The summaries of closed chunks that stay verbatim for now, into the
+ * cache; a failure is left for the turn that needs them.  Returns 0, or
+ * the status of an interruption.
+ */
+static int
+prepare(struct chunk **closed, int n, const struct role *helper,
+    const struct mr_opts *o, struct cache *cache)
+{
+	struct buf *texts, *sums;
+	struct lr_err *errs;
+	int *cached, *failed, i, st;
+
+	texts = xmalloc(sizeof(*texts) * (size_t)n);
+	sums = xmalloc(sizeof(*sums) * (size_t)n);
+	errs = xmalloc(sizeof(*errs) * (size_t)n);
+	cached = xmalloc(sizeof(*cached) * (size_t)n);
+	failed = xmalloc(sizeof(*failed) * (size_t)n);
+	for (i = 0; i < n; i++) {
+		texts[i] = closed[i]->transcript;	/* borrowed */
+		memset(&sums[i], 0, sizeof(sums[i]));
+	}
+	st = summarize_all(texts, n, o->chunk_target, helper, o, cache, sums,
+	    cached, failed, errs, "prepare");
+	for (i = 0; i < n; i++)
+		buf_free(&sums[i]);
+	free(texts);
+	free(sums);
+	free(errs);
+	free(cached);
+	free(failed);
+	return st > 128 ? st : 0;
+}
+
+/* The most spans the block holds: its budget over a span's largest size. */
+static int
+max_spans(const struct mr_opts *o)
+{
+	size_t span = o->chunk_target + o->c.preserve + SPAN_OVERHEAD;
+	size_t n = o->c.target / (span > 0 ? span : 1);
+
+	return n < 2 ? 2 : n > 100000 ? 100000 : (int)n;
+}
+
+/* The most spans one merge takes: as many summaries as fit a chunk. */
+static int
+merge_group(const struct mr_opts *o)
+{
+	size_t n = o->chunk_tokens / (o->chunk_target + ENTRY_TOKENS);
+
+	return n < 2 ? 2 : n > 1000 ? 1000 : (int)n;
 }
 
 int
@@ -632,16 +927,15 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	struct split s, s2;
 	struct mr_opts eff;
 	struct chunks cs = { NULL, 0, 0 };
-	struct items it = { NULL, 0, 0 };
-	struct buf *texts, *tr = NULL, *sums = NULL, summary = BUF_INIT;
-	struct lr_err *errs = NULL;
-	int *cached = NULL, *failed = NULL, *idx = NULL;
-	int i, n = 0, ntr = 0, open_from, levels = 0, st = 0, hits = 0;
-	int nfailed = 0, first = 0;
-	size_t preserved;
+	struct chunk **closed = NULL;
+	struct plan p;
+	struct buf *texts, spans = BUF_INIT;
+	struct lr_err first;
+	int i, n = 0, open_from, level, st = 0, hits = 0, nfailed = 0, emit;
 	char range[64];
 
 	memset(res, 0, sizeof(*res));
+	memset(&p, 0, sizeof(p));
 	res->tokens_in = res->tokens_out = measure_tokens(c, o->c.method);
 	condense_split(c, &o->c, &s);
 	texts = xmalloc(sizeof(*texts) * (size_t)(s.tail - s.sys_end + 1));
@@ -652,6 +946,8 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	/* A chunk, the prompt and the summary must fit the helper's
 	 * context, or Ollama cuts the prompt silently. */
 	eff = *o;
+	if (o->c.summary_only)
+		eff.close_last = 1;
 	if (helper->num_ctx > 0) {
 		long room = helper->num_ctx - (long)(o->chunk_target +
 		    o->chunk_target / 2) - 400;
@@ -665,15 +961,22 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 			    (const char *)NULL);
 		}
 	}
-	make_chunks(c, s.sys_end, s.tail, texts, &eff, &cs);
+	make_chunks(c, &s, s.sys_end, s.tail, texts, &eff, cache, &cs);
+	closed = xmalloc(sizeof(*closed) * (size_t)(cs.n + 1));
 	for (i = 0; i < cs.n; i++) {
 		transcript(c, &cs.v[i]);
-		n += cs.v[i].closed;
+		if (cs.v[i].closed)
+			closed[n++] = &cs.v[i];
 	}
 	open_from = s.tail;
 	if (cs.n > 0 && !cs.v[cs.n - 1].closed)
 		open_from = cs.v[cs.n - 1].from;
+	/* What is kept verbatim starts with a call, not with its results. */
+	while (open_from > s.sys_end && open_from < s.tail &&
+	    strcmp(chat_role(c, open_from), "tool") == 0)
+		open_from--;
 	log_event(LOG_INFO, "chunks", "messages", 'i', (long)s.n,
+	    "task", 'i', (long)s.task + 1,
 	    "middle_from", 'i', (long)s.sys_end + 1,
 	    "middle_to", 'i', (long)s.tail, "chunks", 'i', (long)cs.n,
 	    "closed", 'i', (long)n,
@@ -690,98 +993,112 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 		goto done;
 	}
 
-	/* Map: the closed chunks' summaries, in chunk order. */
-	tr = xmalloc(sizeof(*tr) * (size_t)n);
-	sums = xmalloc(sizeof(*sums) * (size_t)n);
-	errs = xmalloc(sizeof(*errs) * (size_t)n);
-	cached = xmalloc(sizeof(*cached) * (size_t)n);
-	failed = xmalloc(sizeof(*failed) * (size_t)n);
-	idx = xmalloc(sizeof(*idx) * (size_t)n);
-	for (i = 0, n = 0; i < cs.n; i++)
-		if (cs.v[i].closed) {
-			memset(&tr[n], 0, sizeof(*tr));
-			memset(&sums[n], 0, sizeof(*sums));
-			buf_add(&tr[n], cs.v[i].transcript.p,
-			    cs.v[i].transcript.len);
-			cached[n] = failed[n] = 0;
-			idx[n++] = i;
-		}
-	ntr = n;
-	if (!o->c.extractive)
-		st = summarize_all(tr, n, o->chunk_target, helper, o, cache,
-		    sums, cached, failed, errs, "map");
-	res->chunks = n;
-	for (i = 0; i < n; i++)
-		res->cache_hits += cached[i];
-	if (o->map_only) {
-		res->how = "prefetch";
-		goto done;
+	/*
+	 * Switch late: once MR_SWITCH chunks have closed, they go into the
+	 * block MR_SWITCH at a time; those closed since stay verbatim, so
+	 * that the part after the block, which GPU0 processes again when
+	 * it changes, changes a third as often.  Their summaries are made
+	 * now all the same (prepare early), for the turn that switches.
+	 */
+	emit = n;
+	if (!eff.close_last && c->shape != CHAT_TEXT && n > MR_SWITCH)
+		emit = n - n % MR_SWITCH;
+	if (emit < n) {
+		open_from = closed[emit]->from;
+		while (open_from > s.sys_end && strcmp(chat_role(c,
+		    open_from), "tool") == 0)
+			open_from--;
 	}
-	for (i = 0; i < n && st == 0; i++) {
-		struct chunk *k = &cs.v[idx[i]];
+	res->chunks = n;
+	n = emit;
+	/* The spans, their extracts, and their summaries level by level. */
+	plan_spans(&p, n, max_spans(&eff), merge_group(&eff));
+	for (i = 0; i < p.n; i++)
+		if (p.v[i].level == 0)
+			node_items(closed, &p.v[i], eff.c.preserve,
+			    o->c.method, &p.v[i].it);
+	for (i = 0; i < p.nspans; i++)
+		if (p.v[p.spans[i]].level > 0)
+			node_items(closed, &p.v[p.spans[i]], eff.c.preserve,
+			    o->c.method, &p.v[p.spans[i]].it);
+	for (level = 0; level < p.levels && st == 0; level++) {
+		int h = 0;
 
-		k->how = cached[i] ? "cache" : "helper";
-		hits += cached[i];
-		if (o->c.extractive || failed[i])
-			st = chunk_summary(c, k, failed[i], &errs[i], o,
-			    &sums[i], e);
-		if (st != 0)
-			break;
-		if (failed[i] && nfailed++ == 0)
-			first = i;
-		chunk_range(k, range, sizeof(range));
-		log_event(LOG_INFO, "chunk", "index", 'i', (long)idx[i] + 1,
-		    "messages", 's', range, "tokens", 'i', (long)k->tokens,
-		    "how", 's', k->how, "summary_tokens", 'i',
-		    (long)est_text_tokens(sums[i].p, sums[i].len,
-		    o->c.method), (const char *)NULL);
-		/* The part as the reduction and the block show it. */
-		buf_reset(&tr[i]);
-		buf_printf(&tr[i], "Messages %s: ", range);
-		buf_add(&tr[i], sums[i].p, sums[i].len);
+		st = summarize_level(c, &p, level, closed, helper, &eff, cache,
+		    &h, &nfailed, &first, e);
+		if (level == 0)
+			res->cache_hits = hits = h;
 	}
 	if (st == 0 && nfailed > 0)	/* one warning for them all */
 		lr_warn("%s; using the extractive summary for %d of %d "
-		    "span%s%s", errs[first].msg, nfailed, n, n == 1 ? "" : "s",
+		    "span%s%s", first.msg, nfailed, p.n, p.n == 1 ? "" : "s",
 		    backend_role_down(helper, NULL) ? " (GPU1 is not asked "
 		    "again in this run)" : "");
-	if (st == 0) {	/* reduce; reduce() takes the parts in tr[] */
-		res->how = "mapreduce";
-		st = reduce(tr, n, helper, o, cache, &summary, &levels, e);
-		ntr = 0;
-	}
 	if (st == -1) {
 		condense_unchanged(raw, rawlen, "the helper failed", out, res);
 		st = 0;
 		goto done;
 	}
+	if (st == 0 && emit < res->chunks && !o->c.extractive &&
+	    !backend_role_down(helper, NULL))
+		st = prepare(closed + emit, res->chunks - emit, helper, &eff,
+		    cache);
 	if (st != 0)
 		goto done;
+	if (o->map_only) {
+		res->how = "prefetch";
+		goto done;
+	}
+	for (i = 0; i < p.n; i++)
+		if (p.v[i].level == 0) {
+			struct chunk *k = closed[p.v[i].first];
+
+			chunk_range(k, range, sizeof(range));
+			log_event(LOG_INFO, "chunk", "index", 'i',
+			    (long)p.v[i].first + 1, "messages", 's', range,
+			    "tokens", 'i', (long)k->tokens,
+			    "how", 's', p.v[i].how, "summary_tokens", 'i',
+			    (long)est_text_tokens(p.v[i].sum.p,
+			    p.v[i].sum.len, o->c.method), (const char *)NULL);
+		}
+	for (i = 0; i < p.nspans; i++) {
+		struct node *x = &p.v[p.spans[i]];
+
+		if (i > 0)
+			buf_addc(&spans, '\n');
+		condense_span(x->sum.p, x->sum.len, &x->it, &spans);
+	}
+	res->how = "mapreduce";
+	res->spans = p.nspans;
+	res->compactions = p.compactions;
+	log_event(LOG_INFO, "mapreduce", "chunks", 'i', (long)cs.n,
+	    "cache_hits", 'i', (long)hits, "spans", 'i', (long)p.nspans,
+	    "levels", 'i', (long)p.levels,
+	    "compactions", 'i', (long)p.compactions, (const char *)NULL);
 	s2 = s;
 	s2.tail = open_from;
-	condense_extract(c, s.sys_end, open_from, &o->c, &it);
-	preserved = extract_choose(&it, o->c.preserve);
-	log_event(LOG_INFO, "mapreduce", "chunks", 'i', (long)cs.n,
-	    "cache_hits", 'i', (long)hits, "levels", 'i', (long)levels,
-	    (const char *)NULL);
-	condense_output(c, raw, rawlen, &s2, summary.p, summary.len, &it,
-	    preserved, &o->c, out, res);
+	if (s2.task >= open_from)
+		s2.task = -1;
+	if (condense_output(c, raw, rawlen, &s2, spans.p, spans.len, &eff.c,
+	    out, res)) {
+		for (i = 0; i < p.nspans; i++)
+			condense_log_dropped(&p.v[p.spans[i]].it);
+		if (c->shape == CHAT_TEXT) {	/* where this run ended */
+			const struct chunk *k = closed[n - 1];
+			const struct piece *q = &k->v[k->n - 1];
+
+			if (q->part > 0)
+				mark_end(cache, texts[0].p, (size_t)(q->text -
+				    texts[0].p), texts[0].len);
+		}
+	}
 done:
-	for (i = 0; i < ntr; i++)	/* until reduce() took them */
-		buf_free(&tr[i]);
-	for (i = 0; sums != NULL && i < n; i++)
-		buf_free(&sums[i]);
-	free(tr);
-	free(sums);
-	free(errs);
-	free(cached);
-	free(failed);
-	free(idx);
 	for (i = 0; i < s.tail - s.sys_end; i++)
 		buf_free(&texts[i]);
 	free(texts);
-	extract_free(&it);
-	buf_free(&summary);
+	free(closed);
+	free_plan(&p);
+	buf_free(&spans);
 	free_chunks(&cs);
 	return st;
 }

@@ -7,8 +7,10 @@
  * on paragraph, then line boundaries, keeping code blocks whole where it
  * can), so that the same history always gives the same chunks; keeping
  * the last chunk verbatim while it is open; summarizing the closed
- * chunks, up to jobs at once, through the cache; and reducing the chunk
- * summaries when together they exceed the target.
+ * chunks, up to jobs at once, through the cache; each closed chunk a span
+ * of the block with its own extract, written again byte for byte on
+ * later turns; and the compactions that merge old spans, level by level,
+ * when the block outgrows its budget.
  */
 #ifndef LLM_MAPREDUCE_H
 #define LLM_MAPREDUCE_H
@@ -20,12 +22,15 @@
 
 #define MR_CHUNK_TOKENS	3000
 #define MR_CHUNK_TARGET	300
-#define MR_TARGET	1000
+#define MR_TARGET	4000	/* tokens of the whole block */
+#define MR_PRESERVE	150	/* verbatim tokens per span */
 #define MR_JOBS		2
-#define MR_MAX_DEPTH	3	/* levels of summaries of summaries */
+#define MR_SWITCH	3	/* closed chunks go into the block this
+				   many at a time */
 
 struct mr_opts {
-	struct condense_opts c;	/* c.target: the whole summary */
+	struct condense_opts c;	/* c.target: the whole block;
+				   c.preserve: per span */
 	size_t chunk_tokens;	/* at most, per chunk */
 	size_t chunk_target;	/* tokens of a chunk's summary */
 	int jobs;		/* helper requests in flight */

@@ -236,6 +236,8 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		    "with its answer even condensed, more than GPU0's context "
 		    "of %ld tokens (num_ctx, from %s)", need, fit,
 		    fit == ctx ? from : "request");
+	/* The task stays unless it alone takes half of what may be sent. */
+	o->b.budget = o->mr.c.budget = fit > 0 ? (size_t)fit - reserve : 0;
 	if (o->on_start != NULL && (st = o->on_start(o->hook_ctx, &o->info)))
 		return st;
 	t0 = lr_now_ms();
