@@ -103,7 +103,7 @@ uninstall:
 DEPS = build-essential pkg-config libcurl4-openssl-dev libjq-dev jq curl \
        python3 bats bats-support bats-assert mandoc valgrind hyperfine \
        clang libclang-rt-dev bc libmd-dev zsh fish \
-       libmicrohttpd-dev
+       libmicrohttpd-dev python3-jinja2
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)
