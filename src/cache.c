@@ -169,6 +169,21 @@ cache_get(struct cache *c, const char *key, struct buf *out)
 	return ok;
 }
 
+int
+cache_has(struct cache *c, const char *key)
+{
+	char *path;
+	int ok;
+
+	if (c->dir == NULL)
+		return 0;
+	path = entry_path(c, key);
+	if ((ok = access(path, F_OK) == 0))
+		utimensat(AT_FDCWD, path, NULL, 0);	/* recently used */
+	free(path);
+	return ok;
+}
+
 struct entry {
 	char *name;
 	off_t size;

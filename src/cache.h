@@ -45,6 +45,10 @@ void cache_key(const char *const *parts, const size_t *lens, int n,
 /* 1 and the entry appended to out on a hit, 0 on a miss. */
 int cache_get(struct cache *c, const char *key, struct buf *out);
 
+/* Is there an entry for key (a mark, whose content does not matter)?
+ * Neither a hit nor a miss. */
+int cache_has(struct cache *c, const char *key);
+
 /* Store an entry; failures are warnings (the cache is an optimization). */
 void cache_put(struct cache *c, const char *key, const char *data, size_t n);
 

@@ -213,7 +213,6 @@ static size_t
 marked_end(struct cache *cache, const char *t, size_t off, size_t end)
 {
 	char key[CACHE_KEY_LEN + 1], ver[32];
-	struct buf b = BUF_INIT;
 	const char *nl;
 	SHA2_CTX ctx, tmp;
 	size_t p = off, q;
@@ -231,10 +230,8 @@ marked_end(struct cache *cache, const char *t, size_t off, size_t end)
 			break;
 		tmp = ctx;
 		SHA256End(&tmp, key);
-		if (cache_get(cache, key, &b)) {
-			buf_free(&b);
+		if (cache_has(cache, key))
 			return p;
-		}
 	}
 	return 0;
 }
