@@ -47,7 +47,7 @@ _llm_mapreduce()
 	    --connect-timeout --first-byte-timeout --idle-timeout --timeout
 	    --num-ctx --jobs --chunk-tokens --chunk-target --target --preserve
 	    --keep-last --summarize-system --extractive --on-helper-failure
-	    --cache-dir --no-cache --cache-max --dry-run'
+	    --summary-only --cache-dir --no-cache --cache-max --dry-run'
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 	else

@@ -23,10 +23,11 @@ complete -c llm-mapreduce -l num-ctx -x -d 'The context window to ask the server
 complete -c llm-mapreduce -l jobs -x -d 'Helper requests in flight at once (default 2)'
 complete -c llm-mapreduce -l chunk-tokens -x -d 'Tokens per chunk at most (default 3000)'
 complete -c llm-mapreduce -l chunk-target -x -d "Tokens of a chunk's summary (default 300)"
-complete -c llm-mapreduce -l target -x -d 'Tokens of the whole summary (default 1000)'
-complete -c llm-mapreduce -l preserve -x -d 'Tokens of code, paths and errors kept verbatim (default 500)'
+complete -c llm-mapreduce -l target -x -d 'Tokens of the whole summary block (default 4000)'
+complete -c llm-mapreduce -l preserve -x -d 'Tokens of code, paths and errors kept verbatim per summary (default 150)'
 complete -c llm-mapreduce -l keep-last -x -d 'Keep at least the last N messages (default 4)'
 complete -c llm-mapreduce -l summarize-system -d 'Condense system messages too'
+complete -c llm-mapreduce -l summary-only -d 'Summarize all of the chat but its system messages; print the summary alone, as text'
 complete -c llm-mapreduce -l extractive -d 'No model: the extractive summary of each chunk'
 complete -c llm-mapreduce -l on-helper-failure -x -a 'extractive direct fail' -d 'What to do when the helper fails'
 complete -c llm-mapreduce -l cache-dir -x -a '(__fish_complete_directories)' -d 'The cache directory (default $XDG_CACHE_HOME/llm-route)'

@@ -24,8 +24,8 @@ complete -c llm-route -l set -x -a 'gpu0_url= gpu0_model= gpu0_api=ollama gpu0_a
 complete -c llm-route -l json -d 'Write Ollama NDJSON lines instead of text'
 complete -c llm-route -l no-stream -d 'Write the answer only when it is complete'
 complete -c llm-route -l show-thinking -d "Also print the model's thinking, in think tags"
-complete -c llm-route -l target -x -d 'Tokens of the summary (default 500, or 1000 when map-reduced)'
-complete -c llm-route -l preserve -x -d 'Tokens of code, paths and errors kept verbatim (default 500)'
+complete -c llm-route -l target -x -d 'Tokens of the summary (default 500), or of the whole summary block when map-reduced (default 4000)'
+complete -c llm-route -l preserve -x -d 'Tokens of code, paths and errors kept verbatim per summary (default 500, or 150 when map-reduced)'
 complete -c llm-route -l keep-last -x -d 'Keep at least the last N messages (default 4)'
 complete -c llm-route -l summarize-system -d 'Condense system messages too'
 complete -c llm-route -l extractive -d 'No model: condense by the extractive summary'

@@ -25,8 +25,8 @@ complete -c llm-serve -l model -x -d "The answering model, instead of the reques
 complete -c llm-serve -l helper-model -x -d "The helper's model"
 complete -c llm-serve -l num-ctx -x -d "GPU0's context window (0: the request's, else the model's)"
 complete -c llm-serve -l set -x -a 'gpu0_url= gpu0_model= gpu0_api=ollama gpu0_api=openai gpu0_connect_timeout= gpu0_first_byte_timeout= gpu0_idle_timeout= gpu0_timeout= gpu0_num_ctx= gpu1_url= gpu1_model= gpu1_api=ollama gpu1_api=openai gpu1_connect_timeout= gpu1_first_byte_timeout= gpu1_idle_timeout= gpu1_timeout= gpu1_num_ctx= a_max= b_max= serve_listen= serve_token_file= serve_max_body= serve_max_streams= serve_keepalive= serve_drain= serve_prefetch=on serve_prefetch=off' -d 'Set any configuration key, KEY=VALUE'
-complete -c llm-serve -l target -x -d 'Tokens of the summary (default 500, or 1000 when map-reduced)'
-complete -c llm-serve -l preserve -x -d 'Tokens of code, paths and errors kept verbatim (default 500)'
+complete -c llm-serve -l target -x -d 'Tokens of the summary (default 500), or of the whole summary block when map-reduced (default 4000)'
+complete -c llm-serve -l preserve -x -d 'Tokens of code, paths and errors kept verbatim per summary (default 500, or 150 when map-reduced)'
 complete -c llm-serve -l keep-last -x -d 'Keep at least the last N messages (default 4)'
 complete -c llm-serve -l summarize-system -d 'Condense system messages too'
 complete -c llm-serve -l extractive -d 'No model: condense by the extractive summary'

@@ -40,7 +40,7 @@ _llm_summarize()
 	    --max-input --text --gpu0 --gpu1 --url --model --api
 	    --connect-timeout --first-byte-timeout --idle-timeout --timeout
 	    --num-ctx --extractive --target --preserve --keep-last
-	    --summarize-system --on-helper-failure'
+	    --summarize-system --on-helper-failure --summary-only'
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 	else
