@@ -41,8 +41,7 @@ CLI_ROUTE_HELP
 "      --json              write Ollama NDJSON lines instead of text\n"
 "      --no-stream         write the answer only when it is complete\n"
 "      --show-thinking     also print the model's thinking\n"
-"      --target N          tokens of the summary (default 500, or 1000\n"
-"                          when map-reduced)\n"
+CLI_ROUTE_TARGET_HELP
 CLI_CONDENSE_HELP
 CLI_MAPREDUCE_HELP
 CLI_COMMON_HELP, lr_prog());

@@ -56,8 +56,7 @@ usage(void)
 "                          condense in the background while GPU0 answers\n"
 "                          (default on)\n"
 CLI_ROUTE_HELP
-"      --target N          tokens of the summary (default 500, or 1000\n"
-"                          when map-reduced)\n"
+CLI_ROUTE_TARGET_HELP
 CLI_CONDENSE_HELP
 CLI_MAPREDUCE_HELP
 "  -v, --verbose           log each request and stage on stderr\n"

@@ -128,6 +128,11 @@ enum {
 "      --on-helper-failure MODE\n" \
 "                          extractive (default), direct (unchanged) or fail\n"
 
+/* llm-route and llm-serve: --target for both strategies. */
+#define CLI_ROUTE_TARGET_HELP \
+"      --target N          tokens of the summary (default 500), or of the\n" \
+"                          whole block when map-reduced (default 4000)\n"
+
 /* llm-summarize and llm-mapreduce: the summary alone, for archiving. */
 #define CLI_SUMMARY_ONLY_OPTION \
 	{ "summary-only", no_argument, NULL, OPT_SUMMARY_ONLY }

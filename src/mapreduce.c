@@ -1000,6 +1000,11 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	emit = n;
 	if (!eff.close_last && c->shape != CHAT_TEXT && n > MR_SWITCH)
 		emit = n - n % MR_SWITCH;
+	/* ... but never parting the pieces of a message, or a call from
+	 * its results. */
+	while (emit < n && (closed[emit]->v[0].part > 1 ||
+	    strcmp(chat_role(c, closed[emit]->from), "tool") == 0))
+		emit++;
 	if (emit < n) {
 		open_from = closed[emit]->from;
 		while (open_from > s.sys_end && strcmp(chat_role(c,
