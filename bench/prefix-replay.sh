@@ -215,7 +215,7 @@ echo "## Prefix stability: llm-mapreduce replayed request by request (bench/pref
 echo
 printf -- '- date: %s, run time %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$elapsed"
 # shellcheck disable=SC2016
-printf -- '- binaries: `%s` (build of commit %s), `llm-mapreduce` defaults otherwise (--chunk-tokens 3000, --chunk-target 300, --target 1000, --keep-last 4)\n' \
+printf -- '- binaries: `%s` (build of commit %s), `llm-mapreduce` defaults otherwise (--chunk-tokens 3000, --chunk-target 300, --target 4000, --preserve 150, --keep-last 4)\n' \
 	"$BIN" "$build"
 printf -- '- CPU: %s, nproc %s, %s; load average before / after: %s / %s\n' \
 	"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(nproc)" \

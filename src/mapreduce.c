@@ -622,6 +622,7 @@ free_chunks(struct chunks *cs)
  */
 struct node {
 	int level;
+	int rank;		/* made after its spans: 1 + their highest */
 	int first, last;	/* the closed chunks it stands for */
 	int *kids, nkids;	/* the merged spans, oldest first */
 	struct buf sum;		/* its summary */
@@ -633,7 +634,7 @@ struct plan {
 	struct node *v;
 	int n, cap;
 	int *spans, nspans;	/* the block's spans, oldest first */
-	int compactions, levels;
+	int compactions, levels, ranks;
 };
 
 static int
@@ -658,17 +659,22 @@ new_node(struct plan *p, int level, int first, int last)
  * are more than max spans, the spans of the lowest level that has
  * several (the newest end of the block), at most group of them, the
  * oldest first, merge into one span of the next level; when every
- * level has one, the two oldest merge.  It depends on n alone, so a
- * conversation that grows keeps the spans it had, but for the merges,
- * and a merge rewrites the block only from the merged spans on: a
- * level L merge happens about once per (max/2)^(L+1) chunks.
+ * level has one, the two oldest merge and the older's level stays, so
+ * that the levels stay few.  It depends on n alone, so a conversation
+ * that grows keeps the spans it had, but for the merges, and a merge
+ * rewrites the block only from the merged spans on: from its start
+ * only when the top level merges.  With max 8 and group 9: 2
+ * compactions by 20 chunks, 20 by 100, 42 by 155 (3 levels); past
+ * that, the upper levels fill the block and merges come every few
+ * chunks.
  */
 static void
 plan_spans(struct plan *p, int n, int max, int group)
 {
-	int j, lo, hi, lvl, k, x;
+	int j, lo, hi, lvl, k, x, up;
 
 	p->spans = xmalloc(sizeof(*p->spans) * (size_t)(n + 1));
+	p->ranks = n > 0;
 	for (j = 0; j < n; j++) {
 		p->spans[p->nspans++] = new_node(p, 0, j, j);
 		while (p->nspans > max) {
@@ -682,7 +688,8 @@ plan_spans(struct plan *p, int n, int max, int group)
 					break;
 				hi = lo;
 			}
-			if (hi - lo < 2) {
+			up = hi - lo >= 2;
+			if (!up) {
 				lo = 0;
 				hi = 2;
 			}
@@ -691,8 +698,13 @@ plan_spans(struct plan *p, int n, int max, int group)
 			for (lvl = 0, k = lo; k < hi; k++)
 				if (p->v[p->spans[k]].level > lvl)
 					lvl = p->v[p->spans[k]].level;
-			x = new_node(p, lvl + 1, p->v[p->spans[lo]].first,
+			x = new_node(p, lvl + up, p->v[p->spans[lo]].first,
 			    p->v[p->spans[hi - 1]].last);
+			for (k = lo; k < hi; k++)
+				if (p->v[p->spans[k]].rank >= p->v[x].rank)
+					p->v[x].rank = p->v[p->spans[k]].rank + 1;
+			if (p->v[x].rank + 1 > p->ranks)
+				p->ranks = p->v[x].rank + 1;
 			p->v[x].nkids = hi - lo;
 			p->v[x].kids = xmalloc(sizeof(int) * (size_t)(hi - lo));
 			memcpy(p->v[x].kids, p->spans + lo,
@@ -772,13 +784,13 @@ on_failed(const struct lr_err *err, const struct mr_opts *o,
 }
 
 /*
- * The summaries of the nodes of one level (0: the closed chunks), by
+ * The summaries of the nodes of one rank (0: the closed chunks), by
  * the helper through the cache, else the model-free way.  *nfailed and
  * *first count and keep the failures for one warning.  Returns 0, a
  * status (e set), or -1 for --on-helper-failure=direct.
  */
 static int
-summarize_level(const struct chat *c, struct plan *p, int level,
+summarize_rank(const struct chat *c, struct plan *p, int rank,
     struct chunk **closed, const struct role *helper,
     const struct mr_opts *o, struct cache *cache, int *hits, int *nfailed,
     struct lr_err *first, struct lr_err *e)
@@ -790,7 +802,7 @@ summarize_level(const struct chat *c, struct plan *p, int level,
 
 	idx = xmalloc(sizeof(*idx) * (size_t)(p->n + 1));
 	for (i = 0; i < p->n; i++)
-		if (p->v[i].level == level)
+		if (p->v[i].rank == rank)
 			idx[n++] = i;
 	texts = xmalloc(sizeof(*texts) * (size_t)(n + 1));
 	sums = xmalloc(sizeof(*sums) * (size_t)(n + 1));
@@ -803,7 +815,7 @@ summarize_level(const struct chat *c, struct plan *p, int level,
 		memset(&texts[i], 0, sizeof(*texts));
 		memset(&sums[i], 0, sizeof(*sums));
 		cached[i] = failed[i] = 0;
-		if (level == 0) {
+		if (rank == 0) {
 			struct chunk *k = closed[x->first];
 
 			buf_add(&texts[i], k->transcript.p, k->transcript.len);
@@ -816,7 +828,7 @@ summarize_level(const struct chat *c, struct plan *p, int level,
 	}
 	if (!o->c.extractive && n > 0)
 		st = summarize_all(texts, n, o->chunk_target, helper, o, cache,
-		    sums, cached, failed, errs, level == 0 ? "map" : "merge");
+		    sums, cached, failed, errs, rank == 0 ? "map" : "merge");
 	if (st > 128)
 		goto out;
 	st = 0;
@@ -831,7 +843,7 @@ summarize_level(const struct chat *c, struct plan *p, int level,
 			*first = errs[i];
 		if (failed[i] || o->c.extractive) {
 			x->how = "extractive";
-			if (level == 0)
+			if (rank == 0)
 				leaf_extractive(c, closed[x->first], &x->it, o,
 				    &sums[i]);
 			else {	/* each merged summary cut to its share */
@@ -928,7 +940,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	struct plan p;
 	struct buf *texts, spans = BUF_INIT;
 	struct lr_err first;
-	int i, n = 0, open_from, level, st = 0, hits = 0, nfailed = 0, emit;
+	int i, n = 0, open_from, rank, st = 0, hits = 0, nfailed = 0, emit;
 	char range[64];
 
 	memset(res, 0, sizeof(*res));
@@ -1016,19 +1028,19 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	/* The spans, their extracts, and their summaries level by level. */
 	plan_spans(&p, n, max_spans(&eff), merge_group(&eff));
 	for (i = 0; i < p.n; i++)
-		if (p.v[i].level == 0)
+		if (p.v[i].rank == 0)
 			node_items(closed, &p.v[i], eff.c.preserve,
 			    o->c.method, &p.v[i].it);
 	for (i = 0; i < p.nspans; i++)
-		if (p.v[p.spans[i]].level > 0)
+		if (p.v[p.spans[i]].rank > 0)
 			node_items(closed, &p.v[p.spans[i]], eff.c.preserve,
 			    o->c.method, &p.v[p.spans[i]].it);
-	for (level = 0; level < p.levels && st == 0; level++) {
+	for (rank = 0; rank < p.ranks && st == 0; rank++) {
 		int h = 0;
 
-		st = summarize_level(c, &p, level, closed, helper, &eff, cache,
+		st = summarize_rank(c, &p, rank, closed, helper, &eff, cache,
 		    &h, &nfailed, &first, e);
-		if (level == 0)
+		if (rank == 0)
 			res->cache_hits = hits = h;
 	}
 	if (st == 0 && nfailed > 0)	/* one warning for them all */
@@ -1052,7 +1064,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 		goto done;
 	}
 	for (i = 0; i < p.n; i++)
-		if (p.v[i].level == 0) {
+		if (p.v[i].rank == 0) {
 			struct chunk *k = closed[p.v[i].first];
 
 			chunk_range(k, range, sizeof(range));
