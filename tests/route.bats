@@ -46,9 +46,11 @@ shows() {	# /api/show requests GPU0 had since the last reset
 	assert_success
 	assert_output "$(llm-summarize <"$B" | llm-generate)"
 	assert_equal "$(llm-route --target 200 --keep-last 2 <"$B")" "$(llm-summarize --target 200 --keep-last 2 <"$B" | llm-generate)"
-	# GPU0 got the condensed chat.
+	# GPU0 got the condensed chat: the system message, the task, the block.
 	run fake_requests GPU0
-	[[ $(jq -r '.body.messages[0].content' <<<"${lines[0]}") == *"--- Earlier conversation (messages 2-11), condensed by llm-route ---"* ]]
+	assert_equal "$(jq -c '.body.messages[:2]' <<<"${lines[0]}")" "$(jq -c '.messages[:2]' "$B")"
+	assert_equal "$(jq -r '.body.messages[2] | .role, (.content | split("\n")[0])' <<<"${lines[0]}")" "user
+--- Earlier conversation, condensed by llm-route: summaries, oldest first ---"
 }
 
 @test "band C: the same bytes as llm-mapreduce | llm-generate" {
@@ -119,16 +121,44 @@ shows() {	# /api/show requests GPU0 had since the last reset
 }
 
 @test "a chat that does not fit is condensed harder, or refused (status 3)" {
-	run --separate-stderr llm-route --num-ctx 3000 <"$B"
+	# The system message, the task (713 tokens, under half of the 2676
+	# that may be sent) and the tail stay: about 2500 tokens.
+	run --separate-stderr llm-route --num-ctx 3700 <"$B"
 	assert_success
-	[[ $stderr == "llm-route: the chat needs about "*" tokens with its answer, more than GPU0's context of 3000 tokens (num_ctx, from configuration): condensing harder (mapreduce)" ]] || fail "$stderr"
-	(( $(fake_requests GPU0 | jq '.prompt_tokens') <= 3000 ))
+	[[ $stderr == "llm-route: the chat needs about "*" tokens with its answer, more than GPU0's context of 3700 tokens (num_ctx, from configuration): condensing harder (mapreduce)" ]] || fail "$stderr"
+	(( $(fake_requests GPU0 | jq '.prompt_tokens') <= 3700 ))
+	assert_equal "$(fake_requests GPU0 | jq -c '.body.messages[1]')" "$(jq -c '.messages[1]' "$B")"
 	fake_reset GPU0
 	run --separate-stderr llm-route --num-ctx 600 <"$B"
 	assert_equal "$status" 3
 	[[ ${stderr_lines[-1]} =~ ^llm-route:\ the\ chat\ needs\ about\ [0-9]+\ tokens\ with\ its\ answer\ even\ condensed,\ more\ than\ GPU0\'s\ context\ of\ 600\ tokens ]] || fail "$stderr"
 	assert_equal "$output" ""
 	assert_equal "$(fake_count GPU0)" 0
+}
+
+@test "the task stays unless it alone takes half of what may be sent (num_ctx less the answer's room)" {
+	python3 -c '
+import json
+task = "Port the importer to the new schema. " + " ".join("The %s field of record %d moves to table t%d." % (w, i, i % 7) for i, w in enumerate(["name", "date", "size", "owner"] * 18))
+msgs = [{"role": "system", "content": "You are a coding agent."}, {"role": "user", "content": task}]
+for i in range(12):
+    msgs.append({"role": "assistant", "content": "Step %d: I read src/importer/m%d.py and changed the mapping of field %d; the tests of module %d pass now, and the next one is the loader of batch %d." % (i, i, i, i, i) * 3})
+    msgs.append({"role": "user", "content": "Good, go on with step %d, and keep the old column names as aliases." % (i + 1)})
+print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, "messages": msgs}))' >"$BATS_TEST_TMPDIR/in"
+	(( $(jq '.messages[1].content' "$BATS_TEST_TMPDIR/in" | llm-estimate -n --text) > 1000 ))
+	# 2400 - 200 may be sent: the task (about 1010 tokens) stays.
+	run --separate-stderr llm-route -v --num-ctx 2400 <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	[[ $stderr != *" task message="* && $stderr == *" condense how=helper "*" task=kept "* ]] || fail "$stderr"
+	assert_equal "$(fake_requests GPU0 | jq -c '.body.messages[:2]')" "$(jq -c '.messages[:2]' "$BATS_TEST_TMPDIR/in")"
+	# 2000 - 200: it goes with the rest, and the log says so.
+	fake_reset GPU0
+	run --separate-stderr llm-route -v --num-ctx 2000 <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	[[ $stderr == *' task message=2 tokens='*' budget=1800 kept="no: more than half the budget, condensed with the rest"'* ]] || fail "$stderr"
+	assert_equal "$(fake_requests GPU0 | jq -r '.body.messages[1] | .role, (.content | split("\n")[0])')" "user
+--- Earlier conversation, condensed by llm-route: summaries, oldest first ---"
+	(( $(fake_requests GPU0 | jq '.prompt_tokens') <= 1800 ))
 }
 
 @test "an evident truncation by the server is named" {
@@ -156,7 +186,8 @@ shows() {	# /api/show requests GPU0 had since the last reset
 	fake_control GPU1 '{"status": 500}'
 	run --separate-stderr llm-route --no-cache --jobs 1 <"$C"
 	assert_success
-	[[ ${stderr_lines[0]} == *"HTTP 500"*"; using the extractive summary for 5 of 5 spans (GPU1 is not asked again in this run)" ]] || fail "$stderr"
+	# 3 closed chunks, each a span of the block.
+	[[ ${stderr_lines[0]} == *"HTTP 500"*"; using the extractive summary for 3 of 3 spans (GPU1 is not asked again in this run)" ]] || fail "$stderr"
 	# Asked once, not once a chunk and a try.
 	assert_equal "$(fake_count GPU1)" 1
 }
@@ -166,7 +197,7 @@ shows() {	# /api/show requests GPU0 had since the last reset
 	run --separate-stderr llm-route --no-cache --jobs 1 --set gpu1_first_byte_timeout=300ms <"$C"
 	assert_success
 	assert_equal "${#stderr_lines[@]}" 1
-	[[ ${stderr_lines[0]} == *"(first-byte timeout); using the extractive summary for 5 of 5 spans (GPU1 is not asked again in this run)" ]] || fail "$stderr"
+	[[ ${stderr_lines[0]} == *"(first-byte timeout); using the extractive summary for 3 of 3 spans (GPU1 is not asked again in this run)" ]] || fail "$stderr"
 	assert_equal "$(fake_count GPU1)" 1
 	# A closed port: one attempt, one warning for the spans.
 	run --separate-stderr llm-route --no-cache --gpu1-url http://127.0.0.1:1 <"$C"
