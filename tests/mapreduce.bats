@@ -1,7 +1,16 @@
 #!/usr/bin/env bats
 # llm-mapreduce (strategy C): chunk stability, concurrency, the cache
 # (hits, growth by one turn, corruption, sharing, the cap), per-chunk
-# fallback, progress, and bad input.
+# fallback, progress, the switch of closed chunks into the block, the
+# compactions, and bad input.
+#
+# The condensed layout: the system messages, the task (the first user
+# message), one user message holding the block (its head line, then one
+# span per closed chunk switched in, or per merge of them, oldest first:
+# "--- Summary ---", the summary, "--- Kept verbatim from it ---" and
+# that span's extract), the system messages of the middle, then what is
+# kept verbatim: the closed chunks not yet switched in, the open chunk,
+# the tail.
 
 load lib/common
 
@@ -29,24 +38,49 @@ closed_rows() {	# the closed chunks of a dry run
 	llm-mapreduce --dry-run --no-cache | awk -F'\t' '$4 == "closed"'
 }
 
+block() {	# the block of a condensed chat on stdin (after system and task)
+	jq -r '.messages[] | select(.role == "user") | .content | strings
+		| select(startswith("--- Earlier conversation, condensed by llm-route: summaries, oldest first ---\n"))'
+}
+
+summaries() {	# the first line of each span's summary in a block on stdin
+	awk 'prev == "--- Summary ---" { print } { prev = $0 }'
+}
+
 @test "every corpus file, extractive and with the fake helper: the invariants hold" {
-	for f in "$CORPUS"/*.json; do
+	# The corpus, and synthetic tool-calling chats (tool_calls with object
+	# arguments, tool results, the task the only user message; in
+	# tools-bigtask.json the task is over half of the chat).
+	python3 "$TESTS/lib/check_condensed.py" tool-chats "$BATS_TEST_TMPDIR/tools"
+	bad=""
+	for f in "$CORPUS"/*.json "$BATS_TEST_TMPDIR"/tools/*.json; do
 		for mode in --extractive --no-cache; do
 			llm-mapreduce $mode -v <"$f" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" ||
-				fail "$f $mode: status $?"
+				{ bad+="$f $mode: status $?"$'\n'; continue; }
 			run python3 "$TESTS/lib/check_condensed.py" "$f" "$BATS_TEST_TMPDIR/out" \
-				"$BATS_TEST_TMPDIR/err" 1000 500 4 mapreduce
-			assert_success
-			assert_output ""
+				"$BATS_TEST_TMPDIR/err" 4000 150 4 mapreduce --chunk-target 300
+			[[ $status == 0 && -z $output ]] || bad+="$f $mode: $output"$'\n'
+			case $f in
+			*/tools-bigtask.json)
+				grep -q ' task message=2 tokens=[0-9]* budget=[0-9]* kept="no: more than half the budget' \
+					"$BATS_TEST_TMPDIR/err" || bad+="$f $mode: the task over half the chat is not condensed"$'\n' ;;
+			*/tools-large.json)
+				[[ $(jq -c '.messages[1]' "$BATS_TEST_TMPDIR/out") == "$(jq -c '.messages[1]' "$f")" ]] ||
+					bad+="$f $mode: the task is not the second message"$'\n'
+				grep -q ' mapreduce .* compactions=[1-9]' "$BATS_TEST_TMPDIR/err" ||
+					bad+="$f $mode: no compaction"$'\n' ;;
+			esac
 		done
 	done
+	[[ -z $bad ]] || fail "$bad"
 }
 
 @test "--dry-run lists the chunks, asks nothing" {
 	run --separate-stderr llm-mapreduce --dry-run <"$BIG"
 	assert_success
 	assert_equal "${lines[0]}" "$(printf 'chunk\tmessages\ttokens\tstate\tcache')"
-	assert_equal "${lines[1]}" "$(printf '1\t2-6\t2702\tclosed\tmiss')"
+	# Message 2, the task, is kept verbatim: the first chunk starts after it.
+	assert_equal "${lines[1]}" "$(printf '1\t3-10\t2401\tclosed\tmiss')"
 	assert_equal "$(tail -n 1 <<<"$output" | cut -f 4,5)" "$(printf 'open\t-')"
 	# No chunk over the limit; chunks follow each other without a gap.
 	awk -F'\t' 'NR > 1 && $3 > 3000 { exit 1 }' <<<"$output"
@@ -67,7 +101,33 @@ closed_rows() {	# the closed chunks of a dry run
 	done
 	turn 120 | llm-mapreduce >"$BATS_TEST_TMPDIR/o1"
 	turn "$last" | llm-mapreduce >"$BATS_TEST_TMPDIR/o2"
-	assert_equal "$(jq -c '.messages[0]' "$BATS_TEST_TMPDIR/o2")" "$(jq -c '.messages[0]' "$BATS_TEST_TMPDIR/o1")"
+	# The system message, the task and the block.
+	[[ $(jq -r '.messages[2].content' "$BATS_TEST_TMPDIR/o1") == "--- Earlier conversation, condensed by llm-route"* ]]
+	assert_equal "$(jq -c '.messages[:3]' "$BATS_TEST_TMPDIR/o2")" "$(jq -c '.messages[:3]' "$BATS_TEST_TMPDIR/o1")"
+}
+
+@test "closed chunks switch into the block three at a time; the rest stays verbatim" {
+	seen=""
+	for t in 30 40 50 60 70 80 90 100 110; do
+		turn $t >"$BATS_TEST_TMPDIR/in"
+		llm-mapreduce --dry-run --no-cache <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/dry"
+		c=$(awk -F'\t' '$4 == "closed"' "$BATS_TEST_TMPDIR/dry" | wc -l)
+		# Once more than 3 have closed, a multiple of 3 is switched in.
+		e=$(( c > 3 ? c - c % 3 : c ))
+		seen+=" $c"
+		# A target large enough for no compaction: one span a chunk.
+		llm-mapreduce --extractive --no-cache -v --target 100000 <"$BATS_TEST_TMPDIR/in" \
+			>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
+		grep -q " mapreduce chunks=$((c + 1)) cache_hits=0 spans=$e levels=1 compactions=0$" "$BATS_TEST_TMPDIR/err" ||
+			fail "turn $t, $c closed: $(grep ' mapreduce ' "$BATS_TEST_TMPDIR/err")"
+		assert_equal "$(block <"$BATS_TEST_TMPDIR/out" | grep -c '^--- Summary ---$')" "$e"
+		# What follows the block is the input from chunk e + 1 on (or the
+		# open chunk): the closed chunks not switched in yet, verbatim.
+		from=$(awk -F'\t' -v r=$((e + 2)) 'NR == r { split($2, m, /[- ]/); print m[1] }' "$BATS_TEST_TMPDIR/dry")
+		assert_equal "$(jq -c '.messages[3:]' "$BATS_TEST_TMPDIR/out")" "$(jq -c --argjson f "$from" '.messages[$f - 1:]' "$BATS_TEST_TMPDIR/in")"
+	done
+	# The turns saw counts that are not multiples of 3, over 3.
+	[[ "$seen " =~ \ (4|5|7|8|10|11)\  ]] || fail "closed counts:$seen"
 }
 
 @test "an oversized message is cut on paragraph boundaries, not inside a code block" {
@@ -80,13 +140,19 @@ print("\n\n".join([para, code, para, para, code, para]))')
 		{role: "user", content: "b"}, {role: "assistant", content: "c"}, {role: "user", content: "d"}]}' >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr llm-mapreduce --dry-run --chunk-tokens 1200 <"$BATS_TEST_TMPDIR/in"
 	assert_success
-	[[ $output == *$'\t2 (part 1 of '* ]] || fail "$output"
+	# No count of the pieces, which would change as the message grows.
+	[[ $output == *$'\t2 (part 1)\t'* && $output == *$'\t2 (part 2)\t'* ]] || fail "$output"
+	[[ $output != *" of "* ]] || fail "$output"
 	llm-mapreduce --chunk-tokens 1200 --no-cache <"$BATS_TEST_TMPDIR/in" >/dev/null
-	# Each piece sent to the helper holds whole code blocks.
+	# Each piece sent to the helper holds whole code blocks, under the
+	# head "[user] (part K)".
 	run fake_requests GPU1
+	(( ${#lines[@]} >= 3 ))
 	while IFS= read -r r; do
-		n=$(jq -r '.body.messages[1].content' <<<"$r" | grep -c '^```' || true)
+		u=$(jq -r '.body.messages[1].content' <<<"$r")
+		n=$(grep -c '^```' <<<"$u" || true)
 		(( n % 2 == 0 )) || fail "a piece cuts a code block: $n fences"
+		[[ $u =~ ^"<conversation>"$'\n'"[user] (part "[0-9]+")"$'\n' ]] || fail "$u"
 	done <<<"$output"
 }
 
@@ -99,15 +165,24 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	max=$(fake_requests GPU1 | jq -s '[.[] | {t: .t_start, d: 1}, {t: .t_end, d: -1}]
 		| sort_by(.t, .d) | reduce .[] as $e ({n: 0, max: 0}; .n += $e.d | .max = ([.max, .n] | max)) | .max')
 	assert_equal "$max" 3
-	starts=$(jq -r '.messages[0].content' <<<"$output" | grep -o '^Messages [0-9]*' | cut -d' ' -f2 | paste -sd ' ')
-	assert_equal "$starts" "$(tr ' ' '\n' <<<"$starts" | sort -n | paste -sd ' ')"
-	(( $(wc -w <<<"$starts") >= 6 ))
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/o3"
 	fake_reset GPU1
 	fake_control GPU1 '{"decode_tps": 40}'
 	run --separate-stderr llm-mapreduce --jobs 1 --no-cache <"$BATS_TEST_TMPDIR/in"
 	max=$(fake_requests GPU1 | jq -s '[.[] | {t: .t_start, d: 1}, {t: .t_end, d: -1}]
 		| sort_by(.t, .d) | reduce .[] as $e ({n: 0, max: 0}; .n += $e.d | .max = ([.max, .n] | max)) | .max')
 	assert_equal "$max" 1
+	# One after the other, the requests come in chunk order; the spans
+	# are their answers in that order (the default --target merges these
+	# chunks into one span, so the order shows in the merge's request),
+	# and --jobs 3 wrote the same bytes.
+	assert_equal "$output" "$(cat "$BATS_TEST_TMPDIR/o3")"
+	answers=$(fake_requests GPU1 | jq -r '.answer')
+	merge=$(fake_requests GPU1 | jq -r '.body.messages[1].content | select(contains("fake answer from"))')
+	assert_equal "$(grep -c '^fake answer from' <<<"$merge")" "$(( $(wc -l <<<"$answers") - 1 ))"
+	assert_equal "$(grep '^fake answer from' <<<"$merge")" "$(head -n -1 <<<"$answers")"
+	assert_equal "$(block <<<"$output" | summaries)" "$(tail -n 1 <<<"$answers")"
+	(( $(wc -l <<<"$answers") >= 7 ))
 }
 
 @test "cache: a second run asks nothing and writes the same bytes" {
@@ -197,7 +272,9 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	[[ $stderr =~ ^llm-mapreduce:\ GPU1\ $GPU1_URL/api/chat:\ HTTP\ 500:\ .*\;\ using\ the\ extractive\ summary\ for\ ([0-9]+)\ of\ ([0-9]+)\ spans\ \(GPU1\ is\ not\ asked\ again\ in\ this\ run\)$ ]] || fail "$stderr"
 	assert_equal "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
 	assert_equal "$(fake_count GPU1)" 1
-	n=$(jq -r '.messages[0].content' <<<"$output" | grep -c '^Messages .*: fake answer' || true)
+	# No span holds a helper's answer.
+	(( $(block <<<"$output" | grep -c '^--- Summary ---$') >= 1 ))
+	n=$(block <<<"$output" | summaries | grep -c '^fake answer' || true)
 	assert_equal "$n" 0
 	run --separate-stderr llm-mapreduce --no-cache --on-helper-failure fail --url http://127.0.0.1:1 <"$BATS_TEST_TMPDIR/in"
 	assert_fails 4 "GPU1 http://127.0.0.1:1/api/chat"
@@ -213,17 +290,59 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	assert_equal "$stderr" ""
 	script -qec "llm-mapreduce --no-cache <'$BATS_TEST_TMPDIR/in' >/dev/null" "$BATS_TEST_TMPDIR/tty" >/dev/null
 	grep -q $'\rmap 1/' "$BATS_TEST_TMPDIR/tty"
+	# Each run asked for the chunks switched into the block (map), and
+	# for those that stay verbatim for now (prepare, for a later turn).
 	n=$(fake_count GPU1)
-	grep -q "map $((n / 2))/$((n / 2))" "$BATS_TEST_TMPDIR/tty"
+	m=$(grep -ao 'map [0-9]*/[0-9]*' "$BATS_TEST_TMPDIR/tty" | tail -n 1)
+	p=$(grep -ao 'prepare [0-9]*/[0-9]*' "$BATS_TEST_TMPDIR/tty" | tail -n 1)
+	[[ $m =~ ^map\ ([0-9]+)/([0-9]+)$ && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] || fail "$m"
+	[[ $p =~ ^prepare\ ([0-9]+)/([0-9]+)$ && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] || fail "$p"
+	assert_equal "$(( ${m##*/} + ${p##*/} ))" "$((n / 2))"
 }
 
-@test "the reduction: summaries over the target are summarized again" {
-	fake_control GPU1 '{"answer_words": 120}'
-	run --separate-stderr llm-mapreduce --no-cache -v --target 300 <"$BIG"
+@test "compactions: spans over the block's budget merge on the helper, level by level" {
+	turn 120 >"$BATS_TEST_TMPDIR/in"
+	# Spans of at most 100 + 50 + 24 tokens; a block of 700: 4 spans at most.
+	run --separate-stderr llm-mapreduce --no-cache -v --chunk-tokens 1000 --chunk-target 100 --preserve 50 \
+		--target 700 <"$BATS_TEST_TMPDIR/in"
 	assert_success
-	[[ $stderr == *" reduce level=1 parts="* ]] || fail "no reduction"
-	s=$(jq -r '.messages[0].content' <<<"$output" | sed -n '/^--- Earlier/,/^--- Kept/p' | sed '1d;$d')
-	(( $(llm-estimate -n --text <<<"$s") <= 310 ))
+	[[ $stderr =~ \ mapreduce\ chunks=[0-9]+\ cache_hits=0\ spans=([0-9]+)\ levels=([0-9]+)\ compactions=([0-9]+) ]] ||
+		fail "$stderr"
+	spans=${BASH_REMATCH[1]} levels=${BASH_REMATCH[2]} compactions=${BASH_REMATCH[3]}
+	(( compactions > 0 && levels >= 2 && spans >= 2 && spans <= 700 / (100 + 50 + 24) )) ||
+		fail "spans=$spans levels=$levels compactions=$compactions"
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out"
+	printf '%s\n' "$stderr" >"$BATS_TEST_TMPDIR/err"
+	run python3 "$TESTS/lib/check_condensed.py" "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out" \
+		"$BATS_TEST_TMPDIR/err" 700 50 4 mapreduce --chunk-target 100
+	assert_success
+	assert_output ""
+	assert_equal "$(block <"$BATS_TEST_TMPDIR/out" | grep -c '^--- Summary ---$')" "$spans"
+	# Each merge reached the helper once: a request that holds the
+	# summaries it merges, oldest first, each an earlier answer.
+	fake_requests GPU1 >"$BATS_TEST_TMPDIR/reqs"
+	jq -r '.answer' "$BATS_TEST_TMPDIR/reqs" >"$BATS_TEST_TMPDIR/answers"
+	merges=$(jq -c 'select(.body.messages[1].content | contains("\nfake answer from"))' "$BATS_TEST_TMPDIR/reqs")
+	assert_equal "$(wc -l <<<"$merges")" "$compactions"
+	while IFS= read -r r; do
+		kids=$(jq -r '.body.messages[1].content' <<<"$r" | grep '^fake answer from')
+		(( $(wc -l <<<"$kids") >= 2 )) || fail "a merge of one: $kids"
+		grep -vxFf "$BATS_TEST_TMPDIR/answers" <<<"$kids" && fail "a merged summary that is no answer"
+		[[ $(jq -r '.body.messages[1].content' <<<"$r") == *"Summarize the conversation above in at most 75 words." ]] ||
+			fail "not asked for --chunk-target"
+	done <<<"$merges"
+	# The spans are the answers; the oldest is a merge's.
+	block <"$BATS_TEST_TMPDIR/out" | summaries >"$BATS_TEST_TMPDIR/spans"
+	grep -vxFf "$BATS_TEST_TMPDIR/answers" "$BATS_TEST_TMPDIR/spans" && fail "a span that is no answer"
+	assert_equal "$(jq -r 'select(.body.messages[1].content | contains("\nfake answer from")) | .answer' "$BATS_TEST_TMPDIR/reqs" |
+		grep -cxF "$(head -n 1 "$BATS_TEST_TMPDIR/spans")")" 1
+	# A turn later, with the same closed chunks, the same block, from the cache.
+	llm-mapreduce --chunk-tokens 1000 --chunk-target 100 --preserve 50 --target 700 <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/o1"
+	fake_reset GPU1
+	jq -c '.messages += [{role: "assistant", content: "One more step."}]' "$BATS_TEST_TMPDIR/in" |
+		llm-mapreduce --chunk-tokens 1000 --chunk-target 100 --preserve 50 --target 700 >"$BATS_TEST_TMPDIR/o2"
+	assert_equal "$(block <"$BATS_TEST_TMPDIR/o2")" "$(block <"$BATS_TEST_TMPDIR/o1")"
+	assert_equal "$(fake_count GPU1)" 0
 }
 
 @test "bad input and bad flags" {
@@ -237,27 +356,51 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	assert_equal "$(fake_count GPU1)" 0
 }
 
-@test "--extractive asks no server at all, not even to reduce" {
+@test "--extractive asks no server at all, not even to merge" {
 	run --separate-stderr llm-mapreduce --extractive --no-cache --target 300 --url http://127.0.0.1:1 <"$BIG"
 	assert_success
 	assert_equal "$stderr" ""
-	(( $(jq -r '.messages[0].content' <<<"$output" | sed -n '/^--- Earlier/,/^--- Kept/p' | llm-estimate -n --text) <= 330 ))
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out"
+	run --separate-stderr llm-mapreduce --extractive --no-cache -v --target 300 --url http://127.0.0.1:1 <"$BIG"
+	assert_success
+	assert_equal "$output" "$(cat "$BATS_TEST_TMPDIR/out")"
+	[[ $stderr =~ \ mapreduce\ .*\ spans=([0-9]+)\ levels=[0-9]+\ compactions=([1-9][0-9]*)$'\n' ]] || fail "no compaction: $stderr"
+	(( BASH_REMATCH[1] <= 2 )) || fail "${BASH_REMATCH[1]} spans"
+	[[ $stderr != *" request role="* ]] || fail "$stderr"
+	printf '%s\n' "$stderr" >"$BATS_TEST_TMPDIR/err"
+	run python3 "$TESTS/lib/check_condensed.py" "$BIG" "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err" 300 150 4 mapreduce
+	assert_success
+	assert_output ""
 }
 
-@test "a failed reduction follows --on-helper-failure" {
-	llm-mapreduce --target 10000 <"$BIG" >/dev/null	# the chunk summaries, cached
+@test "a failed merge follows --on-helper-failure" {
+	# The chunk summaries, cached; no merge with this target.
+	llm-mapreduce -v --target 10000 <"$BIG" 2>"$BATS_TEST_TMPDIR/err" >"$BATS_TEST_TMPDIR/o1"
+	grep -q ' mapreduce .* compactions=0$' "$BATS_TEST_TMPDIR/err" || fail "$(cat "$BATS_TEST_TMPDIR/err")"
+	newest=$(block <"$BATS_TEST_TMPDIR/o1" | summaries | tail -n 1)
+	fake_reset GPU1
 	fake_control GPU1 '{"status": 500}'
 	run --separate-stderr llm-mapreduce --target 300 --on-helper-failure fail <"$BIG"
 	assert_fails 6 "HTTP 500"
 	run --separate-stderr llm-mapreduce --target 300 --on-helper-failure direct <"$BIG"
 	assert_success
 	assert_output "$(cat "$BIG")"
-	run --separate-stderr llm-mapreduce --target 300 <"$BIG"
+	# Only merges were asked for: the chunk summaries came from the cache.
+	run fake_requests GPU1
+	while IFS= read -r r; do
+		[[ $(jq -r '.body.messages[1].content' <<<"$r") == *$'\nfake answer from'* ]] || fail "not a merge: $r"
+	done <<<"$output"
+	run --separate-stderr llm-mapreduce -v --target 300 <"$BIG"
 	assert_success
-	[[ $stderr == *"; cutting each of those parts to its share instead" ]] || fail "$stderr"
-	# The newest history is not lost: the last closed chunk's range is there.
-	last=$(llm-mapreduce --dry-run <"$BIG" | awk -F'\t' '$4 == "closed" { m = $2 } END { print m }')
-	[[ $(jq -r '.messages[0].content' <<<"$output") == *"Messages $last:"* ]] || fail "no Messages $last"
+	[[ $stderr == *"HTTP 500"*"; using the extractive summary for "*" spans (GPU1 is not asked again in this run)"* ]] || fail "$stderr"
+	# The newest history is not lost: the newest chunk's summary, or its
+	# share of a merge, is there.
+	[[ $(block <<<"$output") == *"${newest:0:60}"* ]] || fail "no ${newest:0:60}"
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out"
+	printf '%s\n' "$stderr" >"$BATS_TEST_TMPDIR/err"
+	run python3 "$TESTS/lib/check_condensed.py" "$BIG" "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err" 300 150 4 mapreduce
+	assert_success
+	assert_output ""
 }
 
 @test "chunks fit the helper's num_ctx" {
