@@ -50,10 +50,13 @@ is_role(const struct chat *c, int i, const char *role)
 	return strcmp(chat_role(c, i), role) == 0;
 }
 
-/* The first user message, when it stays verbatim as the task. */
+/*
+ * The first user message, when it stays verbatim as the task; when it
+ * is too large for that, s->task_tokens and s->task_budget say so.
+ */
 static int
 pin_task(const struct chat *c, const struct condense_opts *o,
-    const struct split *s)
+    struct split *s)
 {
 	struct msg_size sz;
 	size_t budget = o->budget;
@@ -70,13 +73,23 @@ pin_task(const struct chat *c, const struct condense_opts *o,
 	if (budget == 0)
 		budget = measure_tokens(c, o->method);
 	if (sz.tokens > budget / CONDENSE_TASK_SHARE) {
-		log_event(LOG_INFO, "task", "message", 'i', (long)i + 1,
-		    "tokens", 'i', (long)sz.tokens, "budget", 'i',
-		    (long)budget, "kept", 's', "no: more than half the budget, "
-		    "condensed with the rest", (const char *)NULL);
+		s->task_msg = i;
+		s->task_tokens = sz.tokens;
+		s->task_budget = budget;
 		return -1;
 	}
 	return i;
+}
+
+void
+condense_log_task(const struct split *s)
+{
+	if (s->task_msg >= 0)
+		log_event(LOG_INFO, "task", "message", 'i',
+		    (long)s->task_msg + 1, "tokens", 'i',
+		    (long)s->task_tokens, "budget", 'i', (long)s->task_budget,
+		    "kept", 's', "no: more than half the budget, condensed "
+		    "with the rest", (const char *)NULL);
 }
 
 void
@@ -87,7 +100,8 @@ condense_split(const struct chat *c, const struct condense_opts *o,
 
 	s->n = chat_count(c);
 	s->sys_end = 0;
-	s->task = -1;
+	s->task = s->task_msg = -1;
+	s->task_tokens = s->task_budget = 0;
 	s->summarize_system = o->summarize_system;
 	s->shape = c->shape;
 	if (c->shape == CHAT_TEXT || o->summary_only) {
@@ -493,6 +507,7 @@ condense_summarize(const struct chat *c, const char *raw, size_t rawlen,
 	condense_split(c, o, &s);
 	for (i = s.sys_end; i < s.tail; i++)
 		middle += condense_takes(c, &s, i);
+	condense_log_task(&s);
 	log_event(LOG_INFO, "split", "messages", 'i', (long)s.n,
 	    "system", 'i', (long)s.sys_end, "task", 'i', (long)s.task + 1,
 	    "middle", 'i', (long)middle,

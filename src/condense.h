@@ -63,12 +63,18 @@ int condense_on_failure_parse(const char *s);
 struct split {
 	int sys_end, tail, n;
 	int task;		/* the pinned first user message, or -1 */
+	int task_msg;		/* or the first user message, too large to
+				   pin (-1: none) */
+	size_t task_tokens, task_budget;	/* its size, and the budget */
 	int summarize_system;	/* system messages in the middle go too */
 	enum chat_shape shape;
 };
 
 void condense_split(const struct chat *c, const struct condense_opts *o,
     struct split *s);
+
+/* Log the task condensed with the rest, when it was (-v). */
+void condense_log_task(const struct split *s);
 
 /* The text of messages [from, to) as the helper reads it. */
 void condense_transcript(const struct chat *c, const struct split *s,

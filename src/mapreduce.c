@@ -852,9 +852,15 @@ summarize_rank(const struct chat *c, struct plan *p, int rank,
 
 				for (j = 0; j < x->nkids; j++)
 					kid[j] = p->v[x->kids[j]].sum;
-				share = o->chunk_target / (size_t)x->nkids;
-				parts_cut(kid, 0, x->nkids, share * x->nkids,
-				    o->c.method, &sums[i]);
+				/* A token a newline between them, and the
+				 * whole within the target all the same. */
+				share = o->chunk_target > (size_t)x->nkids ?
+				    o->chunk_target - (size_t)x->nkids : 1;
+				parts_cut(kid, 0, x->nkids, share, o->c.method,
+				    &sums[i]);
+				sums[i].len = extract_trim(sums[i].p != NULL ?
+				    sums[i].p : "", sums[i].len,
+				    o->chunk_target, o->c.method);
 				free(kid);
 			}
 		}
@@ -984,6 +990,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	while (open_from > s.sys_end && open_from < s.tail &&
 	    strcmp(chat_role(c, open_from), "tool") == 0)
 		open_from--;
+	condense_log_task(&s);
 	log_event(LOG_INFO, "chunks", "messages", 'i', (long)s.n,
 	    "task", 'i', (long)s.task + 1,
 	    "middle_from", 'i', (long)s.sys_end + 1,

@@ -154,8 +154,9 @@ harder(struct route_opts *h, const struct route_opts *o, int k)
 }
 
 /*
- * What no condensing can take away: the leading system messages and
- * the shortest tail, in tokens.
+ * What no condensing can take away: the leading system messages, the
+ * task (when it is small enough to stay) and the shortest tail, in
+ * tokens.
  */
 static size_t
 verbatim_floor(const struct chat *c, const struct route_opts *o)
@@ -171,7 +172,7 @@ verbatim_floor(const struct chat *c, const struct route_opts *o)
 	for (i = 0; i < sp.n; i++) {
 		jv m;
 
-		if (i >= sp.sys_end && i < sp.tail)
+		if (i >= sp.sys_end && i < sp.tail && i != sp.task)
 			continue;
 		m = jv_array_get(jv_copy(c->messages), i);
 		measure_message(m, o->method, &sz);
@@ -229,6 +230,8 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		reserve = ROUTE_ANSWER_RESERVE * 8;
 	if (fit > 0 && reserve > (size_t)fit / 2)
 		reserve = (size_t)fit / 2;
+	/* The task stays unless it alone takes half of what may be sent. */
+	o->b.budget = o->mr.c.budget = fit > 0 ? (size_t)fit - reserve : 0;
 	/* Refuse at once what cannot fit even condensed to the bone. */
 	if (fit > 0 && tokens + reserve > (size_t)fit &&
 	    (need = verbatim_floor(c, o) + reserve) > (size_t)fit)
@@ -236,8 +239,6 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		    "with its answer even condensed, more than GPU0's context "
 		    "of %ld tokens (num_ctx, from %s)", need, fit,
 		    fit == ctx ? from : "request");
-	/* The task stays unless it alone takes half of what may be sent. */
-	o->b.budget = o->mr.c.budget = fit > 0 ? (size_t)fit - reserve : 0;
 	if (o->on_start != NULL && (st = o->on_start(o->hook_ctx, &o->info)))
 		return st;
 	t0 = lr_now_ms();
