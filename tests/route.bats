@@ -230,6 +230,16 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	assert_equal "$(jq -r 'select(.event == "request") | .role' <<<"$stderr" | paste -sd ' ')" "GPU1 GPU0"
 }
 
+@test "-v: a failed /api/show logs its status and leaves context_length out" {
+	fake_control GPU0 '{"models": ["other"]}'	# /api/show and /api/chat 404
+	run --separate-stderr llm-route -v <"$A"
+	assert_equal "$status" 6
+	[[ $stderr == *" llm-route: show role=GPU0 url=$GPU0_URL/api/show status=404"$'\n'* ]] || fail "$stderr"
+	run --separate-stderr llm-route --log-json <"$A"
+	assert_equal "$(grep '"event":"show"' <<<"$stderr" | jq -c 'del(.time)')" \
+	    '{"prog":"llm-route","event":"show","role":"GPU0","url":"'"$GPU0_URL"'/api/show","status":404}'
+}
+
 @test "bad input (status 3) and bad flags (status 2)" {
 	run --separate-stderr llm-route <<<'{"messages": [{"role": "user", "content": 5}]}'
 	assert_fails 3 'messages\[0\].content: expected a string or an array of parts, got a number$'
