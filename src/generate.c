@@ -26,6 +26,7 @@ struct gen {
 	int in_field_thinking;	/* --show-thinking printed "<think>" */
 	char last;		/* the last byte written, or 0 */
 	int ended;		/* the text's end is written */
+	int out_failed;		/* writing the output failed */
 	struct buf think;	/* --no-stream --json: the thinking */
 	jv calls;		/* --no-stream --json: the tool calls */
 };
@@ -41,6 +42,7 @@ put(struct gen *g, const char *p, size_t n)
 		return 0;
 	}
 	if (fwrite(p, 1, n, g->out) != n || fflush(g->out) != 0) {
+		g->out_failed = 1;
 		if (errno == EPIPE)
 			return lr_seterr(g->err, LR_CLOSED, "output closed");
 		return lr_seterr(g->err, LR_FAIL, "writing output: %s",
@@ -341,6 +343,22 @@ text_end(void *ctx)
 	return st;
 }
 
+/*
+ * A text answer cut off by an error: end the line written so far, so
+ * that the error message does not run onto it.  The error stays the
+ * one to report, whatever this write does.
+ */
+static void
+cut_end(struct gen *g)
+{
+	if (g->o->json || g->o->no_stream || g->ended || g->out_failed ||
+	    g->last == '\0' || g->last == '\n')
+		return;
+	g->ended = 1;
+	if (fputc('\n', g->out) == EOF || fflush(g->out) != 0)
+		g->out_failed = 1;
+}
+
 int
 generate(const struct chat *c, const struct role *r,
     struct gen_opts *o, FILE *out, struct lr_err *e)
@@ -412,6 +430,8 @@ generate(const struct chat *c, const struct role *r,
 		st = put(&g, g.hold.p, g.hold.len);
 		g.o = o;
 	}
+	if (st != 0)
+		cut_end(&g);
 	if (st != 0 && e != NULL)
 		*e = x.err;
 	o->http_status = x.http_status;

@@ -288,6 +288,45 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 	[[ $stderr == *"before [DONE]" ]]
 }
 
+@test "a cut-off answer ends its line before the error; a cut at a newline gets no second one" {
+	out=$BATS_TEST_TMPDIR/out
+	cut() {	# cut STATUS FAULT [FLAGS...]: the text written, then the status
+		local want=$1 fault=$2 st
+		shift 2
+		fake_reset GPU0
+		fake_control GPU0 "$fault"
+		chat | llm-generate "$@" >"$out" 2>"$out.err" && st=0 || st=$?
+		assert_equal "$st" "$want"
+		assert_equal "$(wc -l <"$out.err")" 1
+	}
+	cut 7 '{"drop_after": 2, "drop_mode": "clean"}'
+	assert_equal "$(cat "$out"; echo .)" "fake answer "$'\n'.
+	cut 7 '{"drop_after": 2, "drop_mode": "abort"}'
+	assert_equal "$(tail -c 2 "$out" | od -An -c | tr -d ' ')" '\n'
+	cut 7 '{"drop_after": 2}' --api openai
+	assert_equal "$(tail -c 2 "$out" | od -An -c | tr -d ' ')" '\n'
+	cut 6 '{"error_after": 3}'
+	assert_equal "$(cat "$out"; echo .)" "fake answer from "$'\n'.
+	cut 6 '{"error_after": 3}' --api openai
+	assert_equal "$(cat "$out"; echo .)" "fake answer from "$'\n'.
+	cut 5 '{"stall_after": 2, "stall_seconds": 3}' --idle-timeout 0.4
+	assert_equal "$(cat "$out"; echo .)" "fake answer "$'\n'.
+	# Already at the start of a line: nothing added.
+	cut 7 '{"answer": "one\ntwo\nthree", "drop_after": 2, "drop_mode": "clean"}'
+	assert_equal "$(cat "$out"; echo .)" $'one\ntwo\n.'
+	# Nothing written: nothing added.
+	cut 6 '{"error_after": 0}'
+	assert_equal "$(wc -c <"$out")" 0
+	# --json and --no-stream write nothing of a cut answer.
+	cut 7 '{"drop_after": 2}' --no-stream
+	assert_equal "$(wc -c <"$out")" 0
+	# A complete answer ends with one newline, one that has it not doubled.
+	fake_reset GPU0
+	fake_control GPU0 '{"answer": "one\ntwo\n"}'
+	chat | llm-generate >"$out"
+	assert_equal "$(cat "$out"; echo .)" $'one\ntwo\n.'
+}
+
 @test "several URLs: the next is tried when one is unreachable or answers 5xx" {
 	run --separate-stderr bash -c "chat | llm-generate --url http://127.0.0.1:1,$ALT_URL"
 	assert_success
