@@ -229,13 +229,35 @@ deadline(struct chat_xfer *x, double now)
 }
 
 /* Turn a finished transfer's curl result into its status. */
+/*
+ * A server that cannot be reached, in the words a user sees for every
+ * request of the role: the system's reason without curl's timing, and
+ * where to point the role.
+ */
+static int
+unreachable(const struct role *r, const char *what, CURL *c, CURLcode res,
+    const char *why, struct lr_err *e)
+{
+	char msg[400];
+	long oserr = 0;
+
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
+	if (res == CURLE_COULDNT_CONNECT && oserr != 0)
+		snprintf(msg, sizeof(msg), "cannot connect: %s",
+		    strerror((int)oserr));
+	else
+		snprintf(msg, sizeof(msg), "%s", why);
+	return lr_seterr(e, LR_UNREACHABLE, "%s: %s (is the server running? "
+	    "point %s at it with LLM_%s_URL%s)", what, msg, r->name, r->name,
+	    strcmp(r->name, "GPU0") == 0 ? " or OLLAMA_HOST" : "");
+}
+
 static int
 finish(struct chat_xfer *x, CURLcode res)
 {
 	struct priv *p = x->priv;
 	char msg[400], t[32];
 	const char *why;
-	long oserr = 0;
 
 	x->ms_total = lr_now_ms() - p->t_start;
 	x->ms_first = p->t_first != 0 ? p->t_first - p->t_start : -1;
@@ -250,18 +272,8 @@ finish(struct chat_xfer *x, CURLcode res)
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_SEND_ERROR:
-		/* The system's reason, without curl's timing. */
-		curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &oserr);
-		if (res == CURLE_COULDNT_CONNECT && oserr != 0)
-			snprintf(msg, sizeof(msg), "cannot connect: %s",
-			    strerror((int)oserr));
-		else
-			snprintf(msg, sizeof(msg), "%s", why);
-		return lr_seterr(&x->err, LR_UNREACHABLE, "%s: %s (is the "
-		    "server running? point %s at it with LLM_%s_URL%s)",
-		    p->what, msg, x->role->name, x->role->name,
-		    strcmp(x->role->name, "GPU0") == 0 ? " or OLLAMA_HOST" :
-		    "");
+		return unreachable(x->role, p->what, p->easy, res, why,
+		    &x->err);
 	case CURLE_OPERATION_TIMEDOUT:
 		return lr_seterr(&x->err, LR_TIMEOUT, "%s: connect timeout "
 		    "after %s", p->what, secs((double)x->role->connect_ms, t,
@@ -575,9 +587,11 @@ show_one(const struct role *r, const char *base, const char *model,
 		st = lr_seterr(e, 128 + (int)backend_interrupted,
 		    "interrupted");
 	else if (res == CURLE_COULDNT_CONNECT ||
-	    res == CURLE_COULDNT_RESOLVE_HOST || res == CURLE_SEND_ERROR)
-		st = lr_seterr(e, LR_UNREACHABLE, "%s %s: %s", r->name,
-		    buf_str(&url), *errbuf ? errbuf : curl_easy_strerror(res));
+	    res == CURLE_COULDNT_RESOLVE_HOST || res == CURLE_SEND_ERROR) {
+		snprintf(msg, sizeof(msg), "%s %s", r->name, buf_str(&url));
+		st = unreachable(r, msg, c, res, *errbuf ? errbuf :
+		    curl_easy_strerror(res), e);
+	}
 	else if (res == CURLE_OPERATION_TIMEDOUT)
 		st = lr_seterr(e, LR_TIMEOUT, "%s %s: timed out", r->name,
 		    buf_str(&url));
@@ -632,6 +646,42 @@ backend_context_length(const struct role *r, const char *model, long *ctx,
 	for (i = 0; i < r->nurls; i++) {
 		st = show_one(r, r->urls[i], model, ctx, e);
 		if (st != LR_UNREACHABLE)
+			break;
+	}
+	return st;
+}
+
+int
+backend_probe(const struct role *r, struct lr_err *e)
+{
+	char errbuf[CURL_ERROR_SIZE], what[300];
+	CURLcode res = CURLE_OK;
+	int i, st = 0;
+	CURL *c;
+
+	for (i = 0; i < r->nurls; i++) {
+		if ((c = curl_easy_init()) == NULL)
+			lr_die(LR_FAIL, "out of memory");
+		errbuf[0] = '\0';
+		curl_easy_setopt(c, CURLOPT_URL, r->urls[i]);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+		    r->connect_ms > 0 ? (long)r->connect_ms : 5000L);
+		res = curl_easy_perform(c);
+		snprintf(what, sizeof(what), "%s %s", r->name, r->urls[i]);
+		if (res == CURLE_OK)
+			st = 0;
+		else if (res == CURLE_OPERATION_TIMEDOUT)
+			st = lr_seterr(e, LR_TIMEOUT, "%s: connect timeout",
+			    what);
+		else
+			st = unreachable(r, what, c, res, *errbuf ? errbuf :
+			    curl_easy_strerror(res), e);
+		curl_easy_cleanup(c);
+		if (st == 0)
 			break;
 	}
 	return st;

@@ -65,6 +65,13 @@ char *backend_chat_url(const char *base, enum api_kind api);
 int backend_run(struct chat_xfer **x, int n, int jobs);
 
 /*
+ * Can a connection to one of the role's URLs be opened at all (nothing
+ * is sent)?  0, or LR_UNREACHABLE / LR_TIMEOUT with e set, in the words
+ * of a request's failure.
+ */
+int backend_probe(const struct role *r, struct lr_err *e);
+
+/*
  * The context length of model on role r's first URL that answers, from
  * Ollama's /api/show (model_info["<arch>.context_length"]).  Returns 0
  * and *ctx, or a status with e set.

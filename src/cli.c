@@ -385,6 +385,15 @@ cli_route_option(int ch, char *arg, struct cli_settings *s,
 	case OPT_A_MAX:
 		cli_setting(s, "a_max", arg, "--a-max");
 		return 1;
+	case OPT_ON_OVERFLOW:
+		if (strcmp(arg, "refuse") == 0)
+			ro->on_overflow = OVERFLOW_REFUSE;
+		else if (strcmp(arg, "direct") == 0)
+			ro->on_overflow = OVERFLOW_DIRECT;
+		else
+			lr_usage_error("--on-overflow: unknown mode '%s' "
+			    "(refuse or direct)", arg);
+		return 1;
 	case OPT_B_MAX:
 		cli_setting(s, "b_max", arg, "--b-max");
 		return 1;

@@ -24,7 +24,7 @@ enum {
 	OPT_EXTRACTIVE, OPT_ON_HELPER_FAILURE, OPT_JOBS, OPT_CHUNK_TOKENS,
 	OPT_CHUNK_TARGET, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX,
 	OPT_GPU0_URL, OPT_GPU1_URL, OPT_HELPER_MODEL, OPT_SET, OPT_A_MAX,
-	OPT_B_MAX, OPT_PRINT_CONFIG, OPT_SUMMARY_ONLY,
+	OPT_B_MAX, OPT_PRINT_CONFIG, OPT_SUMMARY_ONLY, OPT_ON_OVERFLOW,
 	OPT_CMD_BASE = 300	/* a binary's own long-only options */
 };
 
@@ -78,6 +78,7 @@ enum {
 	{ "num-ctx", required_argument, NULL, OPT_NUM_CTX }, \
 	{ "set", required_argument, NULL, OPT_SET }, \
 	{ "a-max", required_argument, NULL, OPT_A_MAX }, \
+	{ "on-overflow", required_argument, NULL, OPT_ON_OVERFLOW }, \
 	{ "b-max", required_argument, NULL, OPT_B_MAX }, \
 	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG }
 
@@ -91,7 +92,10 @@ enum {
 "      --helper-model NAME the helper's model\n" \
 "      --num-ctx N         GPU0's context window (default: the request's\n" \
 "                          num_ctx, else the model's from /api/show)\n" \
-"      --set KEY=VALUE     any configuration key (see llm-route(1))\n"
+"      --set KEY=VALUE     any configuration key (see llm-route(1))\n" \
+"      --on-overflow MODE  a chat that cannot fit GPU0's window even\n" \
+"                          condensed: refuse (default, status 3) or direct\n" \
+"                          (sent unchanged, with a warning)\n"
 
 /* Help lines for the shared options, for each binary's --help. */
 #define CLI_COMMON_HELP \

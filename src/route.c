@@ -39,6 +39,13 @@ request_option(const struct chat *c, const char *key)
 	return n;
 }
 
+/* Does this failure say GPU0 is not there (or the run was stopped)? */
+static int
+gpu0_gone(int st)
+{
+	return st == LR_UNREACHABLE || st == LR_TIMEOUT || st > 128;
+}
+
 /*
  * GPU0's context window for model: configured, else the client's
  * options.num_ctx, else the model's from /api/show (remembered in the
@@ -46,15 +53,16 @@ request_option(const struct chat *c, const char *key)
  */
 static long
 context_window(const struct chat *c, const struct role *r, const char *model,
-    long fixed, struct cache *cache, int ask, const char **from)
+    long fixed, struct cache *cache, int ask, const char **from,
+    struct lr_err *e)
 {
 	const char *parts[3];
 	size_t lens[3];
 	char key[CACHE_KEY_LEN + 1];
 	struct buf b = BUF_INIT;
-	struct lr_err e;
 	long n;
 
+	e->status = 0;
 	*from = "configuration";
 	if (r->num_ctx > 0)
 		return r->num_ctx;
@@ -85,10 +93,15 @@ context_window(const struct chat *c, const struct role *r, const char *model,
 	buf_free(&b);
 	if (!ask)
 		return 0;
-	if (backend_context_length(r, model, &n, &e) != 0) {
-		if (e.status <= 128)
+	if (backend_context_length(r, model, &n, e) == 0)
+		e->status = 0;	/* an earlier URL may have failed */
+	else {
+		/* A server not there is the caller's error; else go on. */
+		if (!gpu0_gone(e->status)) {
 			lr_warn("%s; GPU0's context window is unknown",
-			    e.msg);
+			    e->msg);
+			e->status = 0;
+		}
 		return 0;
 	}
 	buf_printf(&b, "%ld", n);
@@ -104,8 +117,9 @@ dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
 {
 	const struct role *g0 = &cfg->role[GPU0], *g1 = &cfg->role[GPU1];
 	const char *model = request_model(c, g0, o->gen.model), *from;
+	struct lr_err e;
 	long ctx = context_window(c, g0, model, o->fixed_num_ctx, cache, 0,
-	    &from);
+	    &from, &e);
 	jv r, v;
 
 	r = measure_report(c, o->method, cfg->a_max, cfg->b_max, rawlen, 0);
@@ -182,6 +196,42 @@ verbatim_floor(const struct chat *c, const struct route_opts *o)
 	return t;
 }
 
+/*
+ * Did GPU0 evidently cut the prompt?  With its window known: the prompt
+ * filled it (within ROUTE_FULL_SLACK), which leaves the answer no room
+ * whatever the tokenizer, and which a server counting only what its
+ * prompt cache did not hold cannot fake.  Window unknown: far fewer
+ * tokens than were sent.
+ */
+static void
+truncated(long pec, size_t sent, long ctx)
+{
+	long slack = ctx / 32 > ROUTE_FULL_SLACK ? ctx / 32 : ROUTE_FULL_SLACK;
+
+	if (pec < 0)
+		return;
+	if (ctx > 0 && pec >= ctx - slack)
+		lr_warn("GPU0 evaluated %ld prompt tokens, its whole context of "
+		    "%ld, where about %zu were sent: the server evidently "
+		    "truncated the prompt%s", pec, ctx, sent,
+		    sent < (size_t)ctx ? " (its tokenizer counts more than the "
+		    "estimate: lower the thresholds or raise num_ctx)" : "");
+	else if (ctx <= 0 && (double)pec < 0.85 * (double)sent)
+		lr_warn("GPU0 evaluated %ld prompt tokens where about %zu were "
+		    "sent: the server evidently truncated the prompt (is its "
+		    "context window smaller than %zu?)", pec, sent, sent);
+}
+
+/* --on-overflow=direct: the chat goes as it is, and the server cuts it. */
+static void
+overflow(size_t need, long fit, const char *from)
+{
+	lr_warn("the chat needs about %zu tokens with its answer even "
+	    "condensed, more than GPU0's context of %ld tokens (num_ctx, from "
+	    "%s): sending it unchanged (--on-overflow=direct); the server "
+	    "will truncate it", need, fit, from);
+}
+
 int
 route(const struct chat *c, const char *raw, size_t rawlen,
     const struct config *cfg, struct route_opts *o, struct cache *cache,
@@ -198,7 +248,7 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	const char *model, *from;
 	long ctx, fit, n, pec;
 	double t0;
-	int k, st = 0;
+	int k, st = 0, direct = 0;
 
 	tokens = measure_tokens(c, o->method);
 	s = strategy_pick(tokens, cfg->a_max, cfg->b_max);
@@ -209,7 +259,13 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		return dry_run(c, rawlen, cfg, o, cache, out);
 	model = request_model(c, g0, o->gen.model);
 	ctx = context_window(c, g0, model, o->serve ? o->fixed_num_ctx : 0,
-	    cache, 1, &from);
+	    cache, 1, &from, e);
+	if (e->status != 0)
+		return e->status;	/* GPU0 is not there: before any work */
+	/* Not asked: is GPU0 there at all, before GPU1 works for it? */
+	if (s != STRAT_DIRECT && !o->serve && strcmp(from, "/api/show") != 0 &&
+	    (st = backend_probe(g0, e)) != 0)
+		return st;
 	/* The window the chat must fit: a client's smaller one narrows it. */
 	fit = ctx;
 	if (o->serve && (n = request_option(c, "num_ctx")) > 0 &&
@@ -234,15 +290,21 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	o->b.budget = o->mr.c.budget = fit > 0 ? (size_t)fit - reserve : 0;
 	/* Refuse at once what cannot fit even condensed to the bone. */
 	if (fit > 0 && tokens + reserve > (size_t)fit &&
-	    (need = verbatim_floor(c, o) + reserve) > (size_t)fit)
-		return lr_seterr(e, LR_INPUT, "the chat needs about %zu tokens "
-		    "with its answer even condensed, more than GPU0's context "
-		    "of %ld tokens (num_ctx, from %s)", need, fit,
-		    fit == ctx ? from : "request");
+	    (need = verbatim_floor(c, o) + reserve) > (size_t)fit) {
+		if (o->on_overflow != OVERFLOW_DIRECT)
+			return lr_seterr(e, LR_INPUT, "the chat needs about "
+			    "%zu tokens with its answer even condensed, more "
+			    "than GPU0's context of %ld tokens (num_ctx, from "
+			    "%s)", need, fit, fit == ctx ? from : "request");
+		overflow(need, fit, fit == ctx ? from : "request");
+		s = STRAT_DIRECT;	/* as it is: nothing would fit */
+		direct = 1;
+	}
 	if (o->on_start != NULL && (st = o->on_start(o->hook_ctx, &o->info)))
 		return st;
 	t0 = lr_now_ms();
-	for (k = 0; k < ROUTE_TRIES; k++) {
+	h = *o;
+	for (k = 0; k < ROUTE_TRIES && !direct; k++) {
 		if (k == 0)
 			h = *o;
 		else {
@@ -283,6 +345,16 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 			chat_free(&c2);
 		use = NULL;
 	}
+	if (st == 0 && use == NULL && !direct &&
+	    o->on_overflow == OVERFLOW_DIRECT) {
+		overflow(need, fit, fit == ctx ? from : "request");
+		s = STRAT_DIRECT;
+		direct = 1;
+	}
+	if (direct) {
+		use = c;
+		need = tokens + reserve;
+	}
 	if (st == 0 && use == NULL)
 		st = lr_seterr(e, LR_INPUT, "the chat needs about %zu tokens "
 		    "with its answer even condensed, more than GPU0's context "
@@ -298,15 +370,7 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		st = generate(use, g0, &h.gen, out, e);
 		o->gen.prompt_eval_count = pec = h.gen.prompt_eval_count;
 		o->gen.http_status = h.gen.http_status;
-		/* Evidently truncated: far fewer tokens than were sent, at
-		 * about the context's size. */
-		if (st == 0 && pec >= 0 && (double)pec < 0.85 *
-		    (double)(need - reserve) && (ctx <= 0 ||
-		    (double)pec >= 0.9 * (double)ctx))
-			lr_warn("GPU0 evaluated %ld prompt tokens where about "
-			    "%zu were sent: the server evidently truncated the "
-			    "prompt (is its context window smaller than %zu?)",
-			    pec, need - reserve, need - reserve);
+		truncated(pec, need - reserve, ctx);
 	}
 	if (use != NULL && use != c)
 		chat_free(&c2);

@@ -22,6 +22,8 @@
 
 #define ROUTE_ANSWER_RESERVE	1024	/* tokens kept for the answer */
 #define ROUTE_TRIES		4	/* condensing harder, at most */
+#define ROUTE_FULL_SLACK	64	/* a prompt this close to the window
+					   (or 1/32 of it) filled it */
 
 /* What routing decided and measured, for llm-serve. */
 struct route_info {
@@ -35,11 +37,14 @@ struct route_info {
 	int chunks, cache_hits;	/* map-reduce's closed chunks, cached */
 };
 
+enum on_overflow { OVERFLOW_REFUSE, OVERFLOW_DIRECT };
+
 struct route_opts {
 	struct condense_opts b;	/* strategy B */
 	struct mr_opts mr;	/* strategy C */
 	struct gen_opts gen;	/* the answer */
 	int dry_run;		/* the decision and its numbers only */
+	enum on_overflow on_overflow;	/* a chat that cannot fit */
 	enum est_method method;
 	/*
 	 * llm-serve: the num_ctx this server already sends for the model

@@ -209,7 +209,46 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	run --separate-stderr llm-route --gpu0-url http://127.0.0.1:1 <"$A"
 	assert_equal "$status" 4
 	assert_equal "$output" ""
-	[[ ${stderr_lines[-1]} == "llm-route: GPU0 http://127.0.0.1:1/api/chat: "*"(is the server running? point GPU0 at it with LLM_GPU0_URL or OLLAMA_HOST)" ]] || fail "$stderr"
+	[[ $stderr == "llm-route: GPU0 http://127.0.0.1:1/api/show: cannot connect: "*"(is the server running? point GPU0 at it with LLM_GPU0_URL or OLLAMA_HOST)" ]] || fail "$stderr"
+	assert_equal "${#stderr_lines[@]}" 1	# one cause, told once
+}
+
+@test "GPU0 down: the chat fails before GPU1 condenses anything" {
+	# The window unknown: /api/show fails, and that is the error.
+	run --separate-stderr llm-route --no-cache --gpu0-url http://127.0.0.1:1 <"$C"
+	assert_equal "$status" 4
+	assert_equal "$output" ""
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_equal "$(fake_count GPU1)" 0
+	# The window known, so nothing asks /api/show: a connection is tried.
+	run --separate-stderr llm-route --no-cache --num-ctx 32768 --gpu0-url http://127.0.0.1:1 <"$B"
+	assert_equal "$status" 4
+	[[ $stderr == "llm-route: GPU0 http://127.0.0.1:1: cannot connect: "*"(is the server running? point GPU0 at it with LLM_GPU0_URL or OLLAMA_HOST)" ]] || fail "$stderr"
+	assert_equal "$(fake_count GPU1)" 0
+	# A second URL that answers is enough.
+	run --separate-stderr llm-route --no-cache --num-ctx 32768 --gpu0-url "http://127.0.0.1:1,$GPU0_URL" <"$B"
+	assert_success
+	assert_equal "$(fake_count GPU1)" 1
+}
+
+@test "--on-overflow: refuse (default, before any work) or direct (sent as it is, with a warning)" {
+	run --separate-stderr llm-route --no-cache --num-ctx 3000 <"$B"
+	assert_equal "$status" 3
+	assert_equal "$output" ""
+	[[ $stderr == "llm-route: the chat needs about "*" tokens with its answer even condensed, more than GPU0's context of 3000 tokens (num_ctx, from configuration)" ]] || fail "$stderr"
+	assert_equal "$(fake_count GPU1)" 0
+	assert_equal "$(fake_count GPU0)" 0
+	run --separate-stderr llm-route --no-cache --num-ctx 3000 --on-overflow=direct <"$B"
+	assert_success
+	assert_equal "$(fake_count GPU1)" 0
+	assert_equal "$(fake_count GPU0)" 1
+	# GPU0 got the chat as it is, and cut it.
+	assert_equal "$(fake_requests GPU0 | jq -c '.body.messages')" "$(jq -c .messages "$B")"
+	[[ ${stderr_lines[0]} == *"sending it unchanged (--on-overflow=direct); the server will truncate it" ]] || fail "$stderr"
+	[[ ${stderr_lines[1]} == "llm-route: GPU0 evaluated 3000 prompt tokens, its whole context of 3000, where about "*" were sent: the server evidently truncated the prompt" ]] || fail "$stderr"
+	run --separate-stderr llm-route --on-overflow=maybe <"$B"
+	assert_equal "$status" 2
+	[[ ${stderr_lines[0]} == "llm-route: --on-overflow: unknown mode 'maybe' (refuse or direct)" ]] || fail "$stderr"
 }
 
 @test "several URLs per role: the next on a refusal or a 5xx" {
