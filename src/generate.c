@@ -250,7 +250,11 @@ on_line_calls(void *ctx, const char *line, size_t len)
 	return 0;
 }
 
-/* The final line in Ollama's shape: stats from the reply's final object. */
+/*
+ * The final line in Ollama's shape: stats from the reply's final object,
+ * and its created_at when the server sent one (Ollama's done line; an
+ * OpenAI server has none, and the time is this one's).
+ */
 static jv
 final_object(const struct gen *g, jv final, const char *content)
 {
@@ -274,15 +278,19 @@ final_object(const struct gen *g, jv final, const char *content)
 
 		while (jv_object_iter_valid(final, it)) {
 			jv key = jv_object_iter_key(final, it);
+			jv val = jv_object_iter_value(final, it);
+			const char *ks = jv_string_value(key);
 
-			if (strcmp(jv_string_value(key), "message") != 0 &&
-			    strcmp(jv_string_value(key), "done") != 0 &&
-			    strcmp(jv_string_value(key), "model") != 0 &&
-			    strcmp(jv_string_value(key), "created_at") != 0)
-				o = jv_object_set(o, key,
-				    jv_object_iter_value(final, it));
-			else
+			if (strcmp(ks, "message") != 0 &&
+			    strcmp(ks, "done") != 0 &&
+			    strcmp(ks, "model") != 0 &&
+			    (strcmp(ks, "created_at") != 0 ||
+			    jv_get_kind(val) == JV_KIND_STRING))
+				o = jv_object_set(o, key, val);
+			else {
 				jv_free(key);
+				jv_free(val);
+			}
 			it = jv_object_iter_next(final, it);
 		}
 	}

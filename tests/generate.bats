@@ -75,6 +75,16 @@ setup() {
 $a"
 }
 
+@test "--no-stream --json: the server's created_at from its done line; an OpenAI server's is this host's time" {
+	fake_reset GPU0
+	done_at=$(chat | llm-generate --json | tail -n 1 | jq -r .created_at)
+	[[ $done_at == 2026-01-01T00:00:00.*Z ]] || fail "$done_at"
+	fake_reset GPU0
+	assert_equal "$(chat | llm-generate --json --no-stream | jq -r .created_at)" "$done_at"
+	at=$(chat | llm-generate --json --no-stream --api openai | jq -r .created_at)
+	[[ $at == 20[0-9][0-9]-*Z && $at != 2026-01-01T00:00:00* ]] || fail "$at"
+}
+
 @test "each input shape: Ollama, OpenAI with content parts, bare array, plain text" {
 	cp "$CORPUS/claude-code-log__representative_messages.json" "$BATS_TEST_TMPDIR/oai.json"
 	run --separate-stderr llm-generate <"$BATS_TEST_TMPDIR/oai.json"
