@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "log.h"
 #include "mapreduce.h"
+#include "route.h"
 
 static const struct option longopts[] = {
 	CLI_COMMON_OPTIONS,
@@ -75,6 +76,9 @@ main(int argc, char *argv[])
 	cli_read_chat(&o, &in, &c);
 	backend_signals();	/* from now on, a signal cancels requests */
 	backend_global_init();
+	if (!mo.c.extractive && !mo.dry_run)
+		route_helper_window(&cfg.role[o.role], mo.c.model != NULL ?
+		    mo.c.model : cfg.role[o.role].model, &cache);
 	st = mapreduce(&c, in.p, in.len, &cfg.role[o.role], &mo, &cache, &out,
 	    &res, &e);
 	st = cli_interrupted(st);

@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "cli.h"
 #include "condense.h"
+#include "route.h"
 
 static const struct option longopts[] = {
 	CLI_COMMON_OPTIONS,
@@ -56,6 +57,9 @@ main(int argc, char *argv[])
 	cli_read_chat(&o, &in, &c);
 	backend_signals();	/* from now on, a signal cancels requests */
 	backend_global_init();
+	if (!co.extractive)	/* asked each time: no cache here */
+		route_helper_window(&cfg.role[o.role], co.model != NULL ?
+		    co.model : cfg.role[o.role].model, NULL);
 	st = condense_summarize(&c, in.p, in.len, &cfg.role[o.role], &co,
 	    &out, &res, &e);
 	st = cli_interrupted(st);

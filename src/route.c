@@ -46,6 +46,73 @@ gpu0_gone(int st)
 	return st == LR_UNREACHABLE || st == LR_TIMEOUT || st > 128;
 }
 
+/* A key of the cache for what a server says of a model. */
+static void
+model_key(const char *what, const struct role *r, const char *model,
+    char key[CACHE_KEY_LEN + 1])
+{
+	const char *parts[3] = { what, r->urls[0], model };
+	size_t lens[3] = { strlen(what), strlen(r->urls[0]), strlen(model) };
+
+	cache_key(parts, lens, 3, key);
+}
+
+long
+route_model_window(const struct role *r, const char *model,
+    struct cache *cache, int ask, const char **from, struct lr_err *e)
+{
+	char key[CACHE_KEY_LEN + 1];
+	struct buf b = BUF_INIT;
+	long n;
+
+	e->status = 0;
+	*from = "unknown";
+	if (r->api != API_OLLAMA || r->nurls == 0)
+		return 0;
+	model_key("context_length", r, model, key);
+	if (cache != NULL && cache_get(cache, key, &b)) {
+		n = strtol(buf_str(&b), NULL, 10);
+		buf_free(&b);
+		if (n > 0) {
+			*from = "cache";
+			return n;
+		}
+	}
+	buf_free(&b);
+	if (!ask)
+		return 0;
+	if (backend_context_length(r, model, &n, e) != 0)
+		return 0;
+	e->status = 0;	/* an earlier URL may have failed */
+	buf_printf(&b, "%ld", n);
+	if (cache != NULL)
+		cache_put(cache, key, b.p, b.len);
+	buf_free(&b);
+	*from = "/api/show";
+	return n;
+}
+
+void
+route_helper_window(struct role *r, const char *model, struct cache *cache)
+{
+	const char *from;
+	struct lr_err e;
+	long n = route_model_window(r, model, cache, 1, &from, &e);
+
+	if (e.status != 0) {
+		/* Not there: the condensing falls back at once. */
+		if (e.status == LR_UNREACHABLE || e.status == LR_TIMEOUT)
+			backend_mark_down(r, &e);
+		return;
+	}
+	if (n > 0 && (r->num_ctx <= 0 || n < r->num_ctx)) {
+		log_event(LOG_INFO, "helper_window", "role", 's', r->name,
+		    "num_ctx", 'i', n, "was", 'i', r->num_ctx, "from", 's',
+		    from, (const char *)NULL);
+		r->num_ctx = n;
+	}
+}
+
 /*
  * GPU0's context window for model: configured, else the client's
  * options.num_ctx, else the model's from /api/show (remembered in the
@@ -56,10 +123,6 @@ context_window(const struct chat *c, const struct role *r, const char *model,
     long fixed, struct cache *cache, int ask, const char **from,
     struct lr_err *e)
 {
-	const char *parts[3];
-	size_t lens[3];
-	char key[CACHE_KEY_LEN + 1];
-	struct buf b = BUF_INIT;
 	long n;
 
 	e->status = 0;
@@ -72,42 +135,12 @@ context_window(const struct chat *c, const struct role *r, const char *model,
 	*from = "request";
 	if ((n = request_option(c, "num_ctx")) > 0)
 		return n;
-	*from = "unknown";
-	if (r->api != API_OLLAMA || r->nurls == 0)
-		return 0;
-	parts[0] = "context_length";
-	parts[1] = r->urls[0];
-	parts[2] = model;
-	lens[0] = strlen(parts[0]);
-	lens[1] = strlen(parts[1]);
-	lens[2] = strlen(parts[2]);
-	cache_key(parts, lens, 3, key);
-	if (cache_get(cache, key, &b)) {
-		n = strtol(buf_str(&b), NULL, 10);
-		buf_free(&b);
-		if (n > 0) {
-			*from = "cache";
-			return n;
-		}
+	n = route_model_window(r, model, cache, ask, from, e);
+	/* A server not there is the caller's error; else go on. */
+	if (e->status != 0 && !gpu0_gone(e->status)) {
+		lr_warn("%s; GPU0's context window is unknown", e->msg);
+		e->status = 0;
 	}
-	buf_free(&b);
-	if (!ask)
-		return 0;
-	if (backend_context_length(r, model, &n, e) == 0)
-		e->status = 0;	/* an earlier URL may have failed */
-	else {
-		/* A server not there is the caller's error; else go on. */
-		if (!gpu0_gone(e->status)) {
-			lr_warn("%s; GPU0's context window is unknown",
-			    e->msg);
-			e->status = 0;
-		}
-		return 0;
-	}
-	buf_printf(&b, "%ld", n);
-	cache_put(cache, key, b.p, b.len);
-	buf_free(&b);
-	*from = "/api/show";
 	return n;
 }
 
@@ -237,7 +270,8 @@ route(const struct chat *c, const char *raw, size_t rawlen,
     const struct config *cfg, struct route_opts *o, struct cache *cache,
     FILE *out, struct lr_err *e)
 {
-	const struct role *g0 = &cfg->role[GPU0], *g1 = &cfg->role[GPU1];
+	const struct role *g0 = &cfg->role[GPU0];
+	struct role g1w = cfg->role[GPU1], *g1 = &g1w;
 	struct condense_result res;
 	struct route_opts h;
 	struct buf cond = BUF_INIT;
@@ -303,6 +337,9 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	if (o->on_start != NULL && (st = o->on_start(o->hook_ctx, &o->info)))
 		return st;
 	t0 = lr_now_ms();
+	if (s != STRAT_DIRECT && !direct && !o->b.extractive)
+		route_helper_window(g1, o->b.model != NULL ? o->b.model :
+		    g1->model, cache);
 	h = *o;
 	for (k = 0; k < ROUTE_TRIES && !direct; k++) {
 		if (k == 0)

@@ -69,6 +69,22 @@ struct route_opts {
 void route_opts_init(struct route_opts *o);
 
 /*
+ * A model's context window as role r's server says (/api/show,
+ * remembered in cache, which may be NULL; asked only with ask): the
+ * window, or 0 with *from "unknown" and, when asking failed, e set.
+ */
+long route_model_window(const struct role *r, const char *model,
+    struct cache *cache, int ask, const char **from, struct lr_err *e);
+
+/*
+ * The helper's window: r->num_ctx lowered to what its server says the
+ * model holds, so that its input is never cut silently; a server not
+ * there marks the role down, so that condensing falls back at once.
+ */
+void route_helper_window(struct role *r, const char *model,
+    struct cache *cache);
+
+/*
  * Route chat c (input bytes raw) and write GPU0's answer to out, or with
  * dry_run the decision as JSON.  Returns 0 or a status with e set.
  */

@@ -194,7 +194,8 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	turn 100 | llm-mapreduce -v >"$BATS_TEST_TMPDIR/o2" 2>"$BATS_TEST_TMPDIR/e2"
 	assert_equal "$(fake_count GPU1)" 0
 	cmp "$BATS_TEST_TMPDIR/o1" "$BATS_TEST_TMPDIR/o2"
-	grep -q "cache dir=$XDG_CACHE_HOME/llm-route hits=$n misses=0 writes=0" "$BATS_TEST_TMPDIR/e2"
+	# The summaries, and GPU1's context window (/api/show), from the cache.
+	grep -q "cache dir=$XDG_CACHE_HOME/llm-route hits=$((n + 1)) misses=0 writes=0" "$BATS_TEST_TMPDIR/e2"
 	# --dry-run says so.
 	run llm-mapreduce --dry-run < <(turn 100)
 	assert_equal "$(awk -F'\t' '$4 == "closed" && $5 != "hit"' <<<"$output")" ""
@@ -277,7 +278,7 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	n=$(block <<<"$output" | summaries | grep -c '^fake answer' || true)
 	assert_equal "$n" 0
 	run --separate-stderr llm-mapreduce --no-cache --on-helper-failure fail --url http://127.0.0.1:1 <"$BATS_TEST_TMPDIR/in"
-	assert_fails 4 "GPU1 http://127.0.0.1:1/api/chat"
+	assert_fails 4 "GPU1 http://127.0.0.1:1/api/show"
 	run --separate-stderr llm-mapreduce --no-cache --on-helper-failure direct --url http://127.0.0.1:1 <"$BATS_TEST_TMPDIR/in"
 	assert_success
 	assert_output "$(cat "$BATS_TEST_TMPDIR/in")"

@@ -182,7 +182,7 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	assert_success
 	assert_output "$(llm-generate <"$B")"
 	run --separate-stderr llm-route --gpu1-url http://127.0.0.1:1 --on-helper-failure=fail <"$B"
-	assert_fails 4 "GPU1 http://127.0.0.1:1/api/chat"
+	assert_fails 4 "GPU1 http://127.0.0.1:1/api/show"
 	fake_control GPU1 '{"status": 500}'
 	run --separate-stderr llm-route --no-cache --jobs 1 <"$C"
 	assert_success
@@ -265,7 +265,9 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 @test "-v and --log-json: one line per stage" {
 	run --separate-stderr llm-route --log-json <"$B"
 	assert_success
-	assert_equal "$(jq -r .event <<<"$stderr" | paste -sd ' ')" "route show split request condense request stats cache"
+	# GPU0's window, then GPU1's (show show), then the stages.
+	assert_equal "$(jq -r .event <<<"$stderr" | paste -sd ' ')" "route show show split request condense request stats cache"
+	assert_equal "$(jq -r 'select(.event == "show") | .role' <<<"$stderr" | paste -sd ' ')" "GPU0 GPU1"
 	assert_equal "$(jq -r 'select(.event == "request") | .role' <<<"$stderr" | paste -sd ' ')" "GPU1 GPU0"
 }
 

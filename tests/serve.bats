@@ -285,7 +285,7 @@ check_ndjson() {
 	assert_output --regexp '^\{"error":"GPU0 .*HTTP 429.*"\} 429$'
 	serve_start --gpu0-url http://127.0.0.1:1
 	run bash -c "chat | jq -c '.stream = false' | curl -sS -w ' %{http_code}' --data-binary @- '$SERVE_URL/api/chat'"
-	assert_output --regexp '^\{"error":"GPU0 http://127.0.0.1:1/api/chat: cannot connect: .*"\} 502$'
+	assert_output --regexp '^\{"error":"GPU0 http://127.0.0.1:1/api/show: cannot connect: .*"\} 502$'
 }
 
 @test "errors after the start: one error line (SSE: an error event) and the end, no done" {
@@ -298,8 +298,9 @@ check_ndjson() {
 	tail -n 2 "$BATS_TEST_TMPDIR/out" | head -n 1 | sed 's/^data: //' | jq -e '.error.message | test("error in stream")' >/dev/null
 	run grep -c 'DONE\|finish_reason":"stop' "$BATS_TEST_TMPDIR/out"
 	assert_output 0
-	# GPU0 unreachable once streaming: 200, the first chunk, then the error.
-	serve_start --gpu0-url http://127.0.0.1:1
+	# GPU0 unreachable once streaming (its window known, so nothing was
+	# asked of it before): 200, the first chunk, then the error.
+	serve_start --gpu0-url http://127.0.0.1:1 --num-ctx 32768
 	chat | post /api/chat >"$BATS_TEST_TMPDIR/out"
 	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/out")" 2
 	[[ $(tail -n 1 "$BATS_TEST_TMPDIR/out" | jq -r .error) == "GPU0 http://127.0.0.1:1/api/chat: cannot connect:"* ]]

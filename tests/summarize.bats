@@ -260,7 +260,7 @@ Running the tests for step 0."* ]] || fail "$u"
 	assert_output "$(cat "$BATS_TEST_TMPDIR/in")"
 	[[ $stderr == *"; passing the chat on unchanged" ]]
 	run --separate-stderr llm-summarize --on-helper-failure=fail --url http://127.0.0.1:1 <"$BATS_TEST_TMPDIR/in"
-	assert_fails 4 "GPU1 http://127.0.0.1:1/api/chat: .*onnect"
+	assert_fails 4 "GPU1 http://127.0.0.1:1/api/show: .*onnect"
 	fake_control GPU1 '{"status": 503}'
 	run --separate-stderr llm-summarize --on-helper-failure=fail <"$BATS_TEST_TMPDIR/in"
 	assert_fails 6 "HTTP 503"
@@ -364,9 +364,11 @@ ValueError: bad value 3
 	mkchat >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr llm-summarize -v <"$BATS_TEST_TMPDIR/in"
 	assert_success
-	[[ ${stderr_lines[0]} == *" split messages=12 system=1 task=2 middle=6 middle_from=2 middle_to=8 tail=4" ]] || fail "${stderr_lines[0]}"
-	[[ ${stderr_lines[1]} == *" request role=GPU1 url=$GPU1_URL/api/chat status=200 result=ok "* ]] || fail "${stderr_lines[1]}"
-	[[ ${stderr_lines[2]} =~ condense\ how=helper\ tokens_in=[0-9]+\ tokens_out=[0-9]+\ ratio=0\.[0-9]+\ task=kept\ spans=1\ summary_tokens=[0-9]+$ ]] || fail "${stderr_lines[2]}"
+	# GPU1's window first (issue 11: never cut the helper's input).
+	[[ ${stderr_lines[0]} == *" show role=GPU1 url=$GPU1_URL/api/show status=200 context_length="* ]] || fail "${stderr_lines[0]}"
+	[[ ${stderr_lines[1]} == *" split messages=12 system=1 task=2 middle=6 middle_from=2 middle_to=8 tail=4" ]] || fail "${stderr_lines[1]}"
+	[[ ${stderr_lines[2]} == *" request role=GPU1 url=$GPU1_URL/api/chat status=200 result=ok "* ]] || fail "${stderr_lines[2]}"
+	[[ ${stderr_lines[3]} =~ condense\ how=helper\ tokens_in=[0-9]+\ tokens_out=[0-9]+\ ratio=0\.[0-9]+\ task=kept\ spans=1\ summary_tokens=[0-9]+$ ]] || fail "${stderr_lines[3]}"
 }
 
 @test "a signal during the model-free compressor: no output, status 143" {
