@@ -283,3 +283,88 @@ hello_tokens() {
 	run jq -r 'select(.event | startswith("gate") or . == "last_chunk") | .event' "$F_LOG"
 	assert_output $'gate_wait\ngate_open\nlast_chunk'
 }
+
+@test "token_ratio: prompt counts, the answer's count, truncation and the prefix cache scale" {
+	fake_control F '{"token_ratio":1.5}'
+	run chat "$HELLO"
+	# 83 characters: ceil(83 / 4 * 1.5) = 32, not 21.
+	run jq -c 'select(.done) | .prompt_eval_count' <<<"$output"
+	assert_output 32
+	run content < <(chat "$HELLO")
+	assert_output --regexp '\[32 tokens, [0-9a-f]{8}\]$'
+	# Truncated to num_ctx in the engine's tokens: 200 characters kept.
+	long=$(printf 'word%.0s ' {1..200})
+	fake_reset F
+	fake_control F '{"token_ratio":2,"num_ctx":100}'
+	run chat "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"$long\"}]}"
+	run jq -c 'select(.done) | .prompt_eval_count' <<<"$output"
+	assert_output 100
+	# The prefix cache counts the same: twice the tokens of ratio 1 ([257,257], [274,17]).
+	fake_reset F
+	fake_control F '{"token_ratio":2}'
+	chat "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"$long\"}]}" >/dev/null
+	chat "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"$long\"},{\"role\":\"assistant\",\"content\":\"ok\"},{\"role\":\"user\",\"content\":\"more\"}]}" >/dev/null
+	run fake_requests F
+	run jq -c '[.prompt_tokens, .prefilled_tokens, .truncated]' <<<"$output"
+	assert_output $'[514,514,false]\n[548,34,false]'
+	# A ratio must be more than 0.
+	run curl -sS "$F_URL/_control" -d '{"token_ratio":0}' -w ' %{http_code}'
+	assert_output --partial ' 400'
+}
+
+@test "ctx_lengths: /api/show's context length per model, ctx_length for the others" {
+	fake_control F '{"ctx_length":8192,"ctx_lengths":{"small:1b":2048}}'
+	run curl -sS "$F_URL/api/show" -d '{"model":"small:1b"}'
+	run jq '.model_info["qwen2.context_length"]' <<<"$output"
+	assert_output 2048
+	run curl -sS "$F_URL/api/show" -d '{"name":"other:7b"}'
+	run jq '.model_info["qwen2.context_length"]' <<<"$output"
+	assert_output 8192
+	fake_control F '{"models":["other:7b"]}'
+	run curl -sS "$F_URL/api/show" -d '{"model":"small:1b"}' -w ' %{http_code}'
+	assert_output --partial ' 404'
+}
+
+@test "slots: at most N chat requests at once; the others queue, sending nothing, and log queued_s" {
+	# Each reply takes about 0.4 s (8 words at 20 a second).
+	fake_control F '{"slots":1,"decode_tps":20,"answer_words":8}'
+	for i in 1 2 3; do
+		chat "$HELLO" -o /dev/null -w '%{time_starttransfer}\n' >"$BATS_TEST_TMPDIR/ttfb$i" &
+	done
+	wait
+	run fake_requests F
+	assert_equal "${#lines[@]}" 3
+	# One after the other: the first waited nothing, the others about
+	# 0.4 s and 0.8 s, and no reply began before its wait was over.
+	run jq -s -c '[.[].queued_s] | sort | [.[0] < 0.1, .[1] > 0.3, .[2] > 0.7]' <<<"$output"
+	assert_output '[true,true,true]'
+	run bash -c "cat '$BATS_TEST_TMPDIR'/ttfb* | sort -n | tail -n 1"
+	awk -v t="$output" 'BEGIN { exit !(t > 0.7) }' || fail "the last reply began after $output s"
+	# A client that leaves while queued takes no slot.
+	fake_reset F
+	fake_control F '{"slots":1,"decode_tps":20,"answer_words":8}'
+	chat "$HELLO" -o /dev/null &
+	sleep 0.1
+	run chat "$HELLO" --max-time 0.2
+	assert_failure 28
+	wait
+	chat "$HELLO" -o /dev/null
+	run fake_requests F
+	run jq -c '[.client_gone, .queued_s < 0.1]' <<<"$output"
+	assert_output $'[false,true]\n[true,false]\n[false,true]'
+	# slots 0, the default: no one waits.
+	fake_reset F
+	fake_control F '{"decode_tps":20,"answer_words":8}'
+	for i in 1 2 3; do chat "$HELLO" -o /dev/null & done
+	wait
+	run jq -s -c '[.[].queued_s] | max' < <(fake_requests F)
+	assert_output 0
+}
+
+@test "--slots N sets slots at start" {
+	fake_start S --slots 2
+	run curl -sS "$S_URL/_control" -d '{}'
+	fake_stop S || true
+	run jq -c '[.slots, .token_ratio]' <<<"$output"
+	assert_output '[2,1]'
+}

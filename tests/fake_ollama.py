@@ -9,7 +9,7 @@ Standard library only (Python 3.11).
 
     python3 tests/fake_ollama.py --port 0 --port-file FILE --log FILE
         [--num-ctx N] [--prefill-tps X] [--decode-tps X] [--ctx-length N]
-        [--models A,B] [--api-key KEY] [--set JSON] [--name LABEL]
+        [--models A,B] [--api-key KEY] [--slots N] [--set JSON] [--name LABEL]
 
 Binds 127.0.0.1 only, writes the port to --port-file (tmp file then rename)
 once listening, prints nothing on stdout, exits 0 on SIGTERM.
@@ -20,7 +20,9 @@ N is prompt_eval_count; H is 8 hex digits of sha256 of the messages array as
 canonical JSON (keys sorted, no spaces, UTF-8). Streamed one word (with its
 trailing whitespace) per chunk; the chunks concatenate to the exact text.
 Prompt tokens: each message rendered "<|im_start|>ROLE\\nTEXT<|im_end|>\\n"
-(TEXT: the content string or its concatenated text parts), ceil(chars/4).
+(TEXT: the content string or its concatenated text parts), ceil(chars/4 * R)
+with R the token_ratio (1: ceil(chars/4)); the truncation to num_ctx and the
+prefix cache count the same way.
 Times are synthetic so a reply is reproducible byte for byte from the same
 server state: created_at starts at 2026-01-01T00:00:00Z plus modelled time, and
 durations are modelled (at notional 5000/100 tokens/s when a rate is 0, which
@@ -32,7 +34,13 @@ goes back to the start flags and empties the prefix cache):
   tool_calls [{"function": {"name", "arguments": {..}}}] (a last chunk of tool calls)
   usage_chunk separate|final   prefill_tps X  decode_tps X  (0: no delay)
   num_ctx N (0: none; a request's options.num_ctx wins on /api/chat)
-  ctx_length N (/api/show)  models [..] ([]: any model)  api_key KEY (/v1/*)
+  ctx_length N (/api/show)  ctx_lengths {"MODEL": N} (/api/show, per model)
+  models [..] ([]: any model)  api_key KEY (/v1/*)
+  token_ratio R (the engine's tokenizer counts R times ceil(chars/4); 1.0)
+  slots N (0: unlimited) at most N chat requests are served at once, as Ollama
+    with OLLAMA_NUM_PARALLEL=N: the others wait in a queue, first come first
+    served, before anything of their reply is sent (their time to first byte
+    runs meanwhile); "queued_s" in the end line is the time each waited
 Faults, for chat requests only; setting any of them (re)starts `count`:
   count N (the next N requests, null: until reset)  only_model M
   refuse  status CODE  error MSG  error_after K  drop_after K
@@ -45,14 +53,16 @@ Log lines (--log FILE and GET /_log), one JSON object each, flushed:
     {"event":"start","seq","server","t_start","method","path","headers","body"}
     {"event":"end", ...the same..., "t_end","status","fault","prompt_tokens",
      "prefilled_tokens","eval_count","truncated","answer","thinking",
-     "completed","client_gone"}
+     "completed","client_gone","queued_s" (chat requests let in)}
     {"event":"gate_wait"|"gate_open"|"last_chunk","seq","t"}  (gate only)
     {"event":"reset","t"}                                       (POST /_reset)
 The /_* harness endpoints themselves are not logged.
 """
 import argparse
+import collections
 import hashlib
 import json
+import math
 import os
 import re
 import select
@@ -62,6 +72,7 @@ import struct
 import sys
 import threading
 import time
+from fractions import Fraction
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -81,8 +92,11 @@ DEFAULTS = {
     "usage_chunk": "separate",  # OpenAI usage: separate chunk (choices []) | final
     # latency, context, models
     "prefill_tps": 0.0, "decode_tps": 0.0, "num_ctx": 0, "ctx_length": 32768,
+    "ctx_lengths": {},         # {"model": N}: /api/show's context length for that model
     "models": [],              # [] = any model exists
     "api_key": None,           # when set, /v1/* needs "Authorization: Bearer KEY"
+    "token_ratio": 1.0,        # prompt tokens: ceil(chars/4 * token_ratio)
+    "slots": 0,                # chat requests served at once (0: unlimited); the rest queue
     # faults (chat requests only); "count" limits them to the next N requests
     "count": None, "only_model": None,
     "refuse": False, "status": 0, "error": None,
@@ -119,8 +133,17 @@ def render(messages):
                    for m in messages if isinstance(m, dict))
 
 
-def tokens(s):
-    return -(-len(s) // 4)
+def tokens(s, ratio=1):
+    """ceil(chars/4 * ratio): an engine whose tokenizer counts ratio times the estimate."""
+    return math.ceil(Fraction(len(s)) * ratio / 4)
+
+
+def ratio_of(s):
+    """token_ratio as an exact fraction (1.2 is 6/5), so that counts do not drift."""
+    r = Fraction(str(s["token_ratio"]))
+    if r <= 0:
+        raise ValueError("token_ratio must be more than 0")
+    return r
 
 
 def words(text):
@@ -157,6 +180,7 @@ class State:
         self.base, self.name = dict(base), name
         self.lock = threading.Lock()
         self.seq, self.lines = 0, []
+        self.slot_cv, self.active, self.waiting = threading.Condition(), 0, collections.deque()
         self.logf = open(logpath, "a", encoding="utf-8") if logpath else None
         self.reset()
 
@@ -181,6 +205,8 @@ class State:
         bad = sorted(set(d) - set(DEFAULTS))
         if bad:
             raise ValueError("unknown control key: " + ", ".join(bad))
+        if "token_ratio" in d:
+            ratio_of(d)
         with self.lock:
             self.cur.update(d)
             if any(k in FAULT_KEYS for k in d):
@@ -199,12 +225,13 @@ class State:
                 s.update({k: self.base[k] for k in FAULT_KEYS})
             return s
 
-    def prefill(self, model, rendered):
+    def prefill(self, model, rendered, ratio=1):
         """Tokens to prefill past the longest common prefix with this model's last prompt."""
         with self.lock:
             prev, self.cache[model] = self.cache.get(model, ""), rendered
-        full = tokens(rendered)
-        return max(full - len(os.path.commonprefix([prev, rendered])) // 4, 1 if full else 0)
+        full = tokens(rendered, ratio)
+        common = math.floor(Fraction(len(os.path.commonprefix([prev, rendered]))) * ratio / 4)
+        return max(full - common, 1 if full else 0)
 
 
 class Out:
@@ -313,18 +340,48 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def hung_up(self, wait):
+        """Whether the client hung up (waiting up to `wait` seconds to see it)."""
+        if not select.select([self.connection], [], [], wait)[0]:
+            return False
+        try:
+            return not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+
     def nap(self, secs):
         """Sleep, but notice a client that hangs up meanwhile."""
         end = time.monotonic() + float(secs or 0)
         while (left := end - time.monotonic()) > 0:
             if select.select([self.connection], [], [], min(left, 0.05))[0]:
-                try:
-                    gone = not self.connection.recv(1, socket.MSG_PEEK)
-                except OSError:
-                    gone = True
-                if gone:
+                if self.hung_up(0):
                     raise ClientGone
                 time.sleep(max(end - time.monotonic(), 0))
+
+    def take_slot(self, st):
+        """Wait in the queue, sending nothing, until one of `slots` is free (queued_s: how long)."""
+        t0, me = time.monotonic(), object()
+        with st.slot_cv:
+            st.waiting.append(me)
+            try:
+                while not (st.waiting[0] is me and
+                           (int(st.cur["slots"] or 0) <= 0 or st.active < int(st.cur["slots"]))):
+                    st.slot_cv.wait(0.05)
+                    if self.hung_up(0):
+                        raise ClientGone
+                st.active += 1
+                self.slotted = True
+            finally:
+                st.waiting.remove(me)
+                st.slot_cv.notify_all()
+                self.rec["queued_s"] = round(time.monotonic() - t0, 3)
+
+    def free_slot(self, st):
+        if self.slotted:
+            self.slotted = False
+            with st.slot_cv:
+                st.active -= 1
+                st.slot_cv.notify_all()
 
     def event(self, name, **kw):
         self.server.state.log({"event": name, "seq": self.rec["seq"], "t": round(time.time(), 6), **kw})
@@ -339,7 +396,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- routing --------------------------------------------------------------------
     def route(self):
         st, path = self.server.state, self.path.split("?")[0]
-        self.rec = None
+        self.rec, self.slotted = None, False
         raw = self.read_body()
         try:
             body = json.loads(raw) if raw else None
@@ -363,6 +420,7 @@ class Handler(BaseHTTPRequestHandler):
             self.rec.update(completed=False, client_gone=True)
             self.close_connection = True
         finally:
+            self.free_slot(st)
             st.log({"event": "end", **self.rec, "t_end": round(time.time(), 6)})
 
     def harness(self, st, path, body):
@@ -423,7 +481,7 @@ class Handler(BaseHTTPRequestHandler):
                 "template": "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n",
                 "details": self.details(),
                 "model_info": {"general.architecture": "qwen2", "general.parameter_count": 7615616512,
-                               "qwen2.context_length": int(s["ctx_length"]),
+                               "qwen2.context_length": int((s["ctx_lengths"] or {}).get(name, s["ctx_length"])),
                                "qwen2.embedding_length": 3584, "qwen2.block_count": 28},
                 "capabilities": ["completion", "tools"], "modified_at": stamp(0)})
         if path == "/v1/models" and get:
@@ -441,6 +499,7 @@ class Handler(BaseHTTPRequestHandler):
         self.rec["fault"] = fault or None
         if s["refuse"]:
             return self.cut()     # accepted, then closed with no reply (ECONNREFUSED: use a closed port)
+        self.take_slot(st)
         self.nap(s["first_byte_delay"])
         if s["status"]:
             code = int(s["status"])
@@ -459,13 +518,13 @@ class Handler(BaseHTTPRequestHandler):
         opts = body.get("options") if isinstance(body.get("options"), dict) else {}
 
         # prompt, context limit, prefix cache
-        rendered = render(messages)
+        rendered, ratio = render(messages), ratio_of(s)
         nctx = int(opts.get("num_ctx") or 0) if ollama else 0
         nctx = nctx if nctx > 0 else int(s["num_ctx"] or 0)
-        truncated = bool(nctx) and tokens(rendered) > nctx
-        if truncated:
-            rendered = rendered[-nctx * 4:]           # silently keep the tail, like Ollama
-        ptok, prefilled = tokens(rendered), st.prefill(model, rendered)
+        truncated = bool(nctx) and tokens(rendered, ratio) > nctx
+        if truncated:                                 # silently keep the tail, like Ollama
+            rendered = rendered[len(rendered) - math.floor(nctx * 4 / ratio):]
+        ptok, prefilled = tokens(rendered, ratio), st.prefill(model, rendered, ratio)
 
         text, h = answer(model, messages, ptok, s)
         thought = f"Thinking about request {h} step by step."
@@ -652,6 +711,7 @@ def main():
     ap.add_argument("--ctx-length", type=int)
     ap.add_argument("--models", help="comma-separated; other models are 404")
     ap.add_argument("--api-key", help="require this bearer token on /v1/*")
+    ap.add_argument("--slots", type=int, help="chat requests served at once (0: unlimited)")
     ap.add_argument("--set", default="{}", help="JSON object of control keys as start settings")
     a = ap.parse_args()
     base = dict(DEFAULTS)
@@ -660,7 +720,11 @@ def main():
     if bad:
         ap.error("--set: unknown key: " + ", ".join(bad))
     base.update(extra)
-    for key in ("num_ctx", "prefill_tps", "decode_tps", "ctx_length", "api_key"):
+    try:
+        ratio_of(base)
+    except ValueError as e:
+        ap.error(f"--set: token_ratio: {e}")
+    for key in ("num_ctx", "prefill_tps", "decode_tps", "ctx_length", "api_key", "slots"):
         if getattr(a, key) is not None:
             base[key] = getattr(a, key)
     if a.models:
