@@ -151,6 +151,60 @@ check_listen(const char *val)
 	return NULL;
 }
 
+/*
+ * One URL of a role, from p to q: http:// or https://, a host, and a
+ * port number when a ':' says one follows (libcurl would take
+ * "http://host:" for port 80); NULL when good, else why.
+ */
+static const char *
+check_url(const char *p, const char *q)
+{
+	const char *h, *end, *at, *colon = NULL, *c;
+	char num[8];
+	long port;
+	const char *why;
+
+	if (strncmp(p, "http://", 7) == 0)
+		h = p + 7;
+	else if (strncmp(p, "https://", 8) == 0)
+		h = p + 8;
+	else
+		return "not an http:// or https:// URL";
+	for (end = h; end < q && *end != '/' && *end != '?' && *end != '#';
+	    end++)
+		;
+	for (at = end; at > h && at[-1] != '@'; at--)
+		;
+	h = at == h ? h : at;	/* after the user info, if any */
+	if (h == end)
+		return "no host name";
+	if (*h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+
+		if (rb == NULL)
+			return "no ']' after an IPv6 address";
+		if (rb + 1 < end && rb[1] != ':')
+			return "expected ':' after an IPv6 address";
+		colon = rb + 1 < end ? rb + 1 : NULL;
+	} else
+		for (c = h; c < end; c++)
+			if (*c == ':')
+				colon = c;
+	if (colon == NULL)
+		return NULL;
+	if (colon == h)
+		return "no host name";
+	if (colon + 1 == end)
+		return "expected a port number after ':'";
+	if ((size_t)(end - colon - 1) >= sizeof(num))
+		return "the port is not a number from 1 to 65535";
+	memcpy(num, colon + 1, (size_t)(end - colon - 1));
+	num[end - colon - 1] = '\0';
+	if (lr_parse_long(num, 1, 65535, &port, &why) != 0)
+		return "the port is not a number from 1 to 65535";
+	return NULL;
+}
+
 /* Check a value of the setting's type; NULL when good, else why. */
 static const char *
 check_value(const struct setting *s, const char *val)
@@ -161,18 +215,17 @@ check_value(const struct setting *s, const char *val)
 
 	switch (s->type) {
 	case T_URL:
+		if (strchr(val, ' ') != NULL)
+			return "a URL has no spaces";
 		for (p = val;; p = q + 1) {
 			q = strchr(p, ',');
 			if (q == NULL)
 				q = p + strlen(p);
-			if (!(strncmp(p, "http://", 7) == 0 ||
-			    strncmp(p, "https://", 8) == 0))
-				return "not an http:// or https:// URL";
+			if ((why = check_url(p, q)) != NULL)
+				return why;
 			if (*q == '\0')
 				break;
 		}
-		if (strchr(val, ' ') != NULL)
-			return "a URL has no spaces";
 		return NULL;
 	case T_STR:
 		return *val == '\0' ? "empty" : NULL;
