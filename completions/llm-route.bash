@@ -4,10 +4,10 @@
 # The keys of the configuration file, for --set KEY=VALUE.
 _llm_route_keys='gpu0_url gpu0_model gpu0_api gpu0_connect_timeout
     gpu0_first_byte_timeout gpu0_idle_timeout gpu0_timeout gpu0_num_ctx
-    gpu1_url gpu1_model gpu1_api gpu1_connect_timeout
+    gpu0_parallel gpu1_url gpu1_model gpu1_api gpu1_connect_timeout
     gpu1_first_byte_timeout gpu1_idle_timeout gpu1_timeout gpu1_num_ctx
-    a_max b_max serve_listen serve_token_file serve_max_body
-    serve_max_streams serve_keepalive serve_drain serve_prefetch'
+    gpu1_parallel a_max b_max serve_listen serve_token_file
+    serve_max_body serve_max_streams serve_keepalive serve_drain serve_prefetch'
 
 # _llm_route_set PRE KEYWORD: COMPREPLY for the argument of --set, typed
 # so far as KEYWORD (KEY, or KEY=VALUE when '=' is not in

@@ -196,6 +196,7 @@ cli_mapreduce_option(int ch, const char *arg, struct mr_opts *mo,
 	switch (ch) {
 	case OPT_JOBS:
 		mo->jobs = (int)cli_number("--jobs", arg, 1);
+		mo->jobs_given = 1;
 		if (mo->jobs > 64)
 			lr_usage_error("--jobs: at most 64");
 		return 1;

@@ -145,7 +145,8 @@ enum {
 "                          and print the summary alone, as text\n"
 
 #define CLI_MAPREDUCE_HELP \
-"      --jobs N            helper requests in flight (default 2)\n" \
+"      --jobs N            helper requests in flight (default 2), at most\n" \
+"                          the helper's parallel setting (gpu1_parallel)\n" \
 "      --chunk-tokens N    tokens per chunk at most (default 3000)\n" \
 "      --chunk-target N    tokens of a chunk's summary (default 300)\n" \
 "      --no-cache          neither read nor write the summary cache\n" \

@@ -10,7 +10,10 @@
 #include "config.h"
 
 enum cfg_type { T_URL, T_STR, T_API, T_TOKENS, T_MS, T_LISTEN, T_SIZE, T_BOOL,
-    T_PATH };
+    T_PATH, T_SLOTS };
+
+/* A role's parallel setting: requests its server serves at once. */
+#define PARALLEL_MAX 1000
 
 struct setting {
 	const char *key;	/* config file key */
@@ -29,6 +32,7 @@ static const struct setting settings[] = {
 	{ "gpu0_idle_timeout", NULL, T_MS, GPU0, "60" },
 	{ "gpu0_timeout", NULL, T_MS, GPU0, "0" },
 	{ "gpu0_num_ctx", NULL, T_TOKENS, GPU0, "0" },
+	{ "gpu0_parallel", NULL, T_SLOTS, GPU0, "1" },
 	{ "gpu1_url", "LLM_GPU1_URL", T_URL, GPU1, "http://127.0.0.1:11435" },
 	{ "gpu1_model", "LLM_GPU1_MODEL", T_STR, GPU1, "qwen3:1.7b" },
 	{ "gpu1_api", "LLM_GPU1_API", T_API, GPU1, "ollama" },
@@ -37,6 +41,7 @@ static const struct setting settings[] = {
 	{ "gpu1_idle_timeout", NULL, T_MS, GPU1, "60" },
 	{ "gpu1_timeout", NULL, T_MS, GPU1, "0" },
 	{ "gpu1_num_ctx", NULL, T_TOKENS, GPU1, "8192" },
+	{ "gpu1_parallel", NULL, T_SLOTS, GPU1, "1" },
 	{ "a_max", "LLM_ROUTE_A_MAX", T_TOKENS, -1, "2000" },
 	{ "b_max", "LLM_ROUTE_B_MAX", T_TOKENS, -1, "6000" },
 	{ "serve_listen", "LLM_SERVE_LISTEN", T_LISTEN, -1, "127.0.0.1:8512" },
@@ -251,6 +256,10 @@ check_value(const struct setting *s, const char *val)
 		return parse_bool(val) < 0 ? "not 'on' or 'off'" : NULL;
 	case T_PATH:
 		return NULL;
+	case T_SLOTS:
+		if (lr_parse_long(val, 1, PARALLEL_MAX, &l, &why) != 0)
+			return "not a number from 1 to 1000";
+		return NULL;
 	}
 	return NULL;
 }
@@ -432,6 +441,10 @@ resolve(struct config *c, struct lr_err *e)
 			break;
 		case T_PATH:
 			c->serve.token_file = v;
+			break;
+		case T_SLOTS:
+			(void)lr_parse_long(v, 1, PARALLEL_MAX, &r->parallel,
+			    &why);
 			break;
 		case T_MS:
 			(void)lr_parse_ms(v, &l, &why);

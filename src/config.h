@@ -32,9 +32,12 @@ struct role {
 	const char *api_key;		/* from the environment only */
 	long connect_ms, first_byte_ms, idle_ms, total_ms;	/* 0: none */
 	long num_ctx;			/* options.num_ctx to send; 0: none */
+	long parallel;			/* requests the server serves at once
+					   (its OLLAMA_NUM_PARALLEL): at most
+					   this many are sent it at once */
 };
 
-#define CONFIG_NSETTINGS 25	/* rows of the table in config.c */
+#define CONFIG_NSETTINGS 27	/* rows of the table in config.c */
 
 #define SERVE_MAX_LISTEN 8
 

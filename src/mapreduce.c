@@ -976,6 +976,15 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 			    (const char *)NULL);
 		}
 	}
+	/* No more requests at once than the helper serves at once: one
+	 * more would wait in its queue with its first-byte timer running. */
+	if (helper->parallel > 0 && eff.jobs > helper->parallel) {
+		eff.jobs = (int)helper->parallel;
+		if (o->jobs_given && !o->dry_run && !o->c.extractive)
+			log_event(LOG_INFO, "jobs", "asked", 'i', (long)o->jobs,
+			    "parallel", 'i', helper->parallel,
+			    (const char *)NULL);
+	}
 	make_chunks(c, &s, s.sys_end, s.tail, texts, &eff, cache, &cs);
 	closed = xmalloc(sizeof(*closed) * (size_t)(cs.n + 1));
 	for (i = 0; i < cs.n; i++) {

@@ -33,7 +33,9 @@ struct mr_opts {
 				   c.preserve: per span */
 	size_t chunk_tokens;	/* at most, per chunk */
 	size_t chunk_target;	/* tokens of a chunk's summary */
-	int jobs;		/* helper requests in flight */
+	int jobs;		/* helper requests in flight; at most the
+				   helper's parallel setting */
+	int jobs_given;		/* --jobs was given (a cap is logged) */
 	int dry_run;		/* list the chunks, ask nothing */
 	int close_last;		/* summarize the last chunk too */
 	int progress;		/* "map 3/12" on stderr */

@@ -157,6 +157,9 @@ print("\n\n".join([para, code, para, para, code, para]))')
 }
 
 @test "--jobs N: N helper requests overlap, the output keeps chunk order" {
+	# A helper that serves three at once: --jobs is never more (engine.bats).
+	printf 'gpu1_parallel = 3\n' >"$BATS_TEST_TMPDIR/config"
+	export LLM_ROUTE_CONFIG=$BATS_TEST_TMPDIR/config
 	fake_control GPU1 '{"decode_tps": 40, "prefill_tps": 20000}'
 	turn 100 >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr llm-mapreduce --jobs 3 --no-cache <"$BATS_TEST_TMPDIR/in"
