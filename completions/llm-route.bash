@@ -85,6 +85,10 @@ _llm_route()
 		COMPREPLY=($(compgen -P "$pre" -W 'refuse direct' -- "$cur"))
 		return
 		;;
+	--bands)
+		COMPREPLY=($(compgen -P "$pre" -W 'estimate server' -- "$cur"))
+		return
+		;;
 	--cache-dir)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -P "$pre" -d -- "$cur"))
@@ -104,7 +108,7 @@ _llm_route()
 	    --b-max --gpu0-url --gpu1-url --model --helper-model --num-ctx
 	    --set --json --no-stream --show-thinking --target --preserve
 	    --keep-last --summarize-system --extractive --on-helper-failure
-	    --on-overflow
+	    --on-overflow --bands
 	    --jobs --chunk-tokens --chunk-target --no-cache --cache-dir
 	    --cache-max'
 	if [[ $cur == -* ]]; then

@@ -85,6 +85,10 @@ _llm_serve()
 		COMPREPLY=($(compgen -P "$pre" -W 'refuse direct' -- "$cur"))
 		return
 		;;
+	--bands)
+		COMPREPLY=($(compgen -P "$pre" -W 'estimate server' -- "$cur"))
+		return
+		;;
 	--token-file)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -P "$pre" -f -- "$cur"))
@@ -110,7 +114,8 @@ _llm_serve()
 	    --drain --prefetch --no-prefetch --print-config --a-max --b-max
 	    --gpu0-url --gpu1-url --model --helper-model --num-ctx --set
 	    --target --preserve --keep-last --summarize-system --extractive
-	    --on-helper-failure --on-overflow --jobs --chunk-tokens --chunk-target
+	    --on-helper-failure --on-overflow --bands --jobs --chunk-tokens
+	    --chunk-target
 	    --no-cache --cache-dir --cache-max'
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -32,6 +32,7 @@ complete -c llm-serve -l summarize-system -d 'Condense system messages too'
 complete -c llm-serve -l extractive -d 'No model: condense by the extractive summary'
 complete -c llm-serve -l on-helper-failure -x -a 'extractive direct fail' -d 'What to do when the helper fails'
 complete -c llm-serve -l on-overflow -x -a 'refuse direct' -d "A chat that cannot fit GPU0's window even condensed"
+complete -c llm-serve -l bands -x -a 'estimate server' -d 'What the thresholds judge'
 complete -c llm-serve -l jobs -x -d 'Helper requests in flight at once (default 2)'
 complete -c llm-serve -l chunk-tokens -x -d 'Tokens per chunk at most (default 3000)'
 complete -c llm-serve -l chunk-target -x -d "Tokens of a chunk's summary (default 300)"

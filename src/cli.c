@@ -386,6 +386,15 @@ cli_route_option(int ch, char *arg, struct cli_settings *s,
 	case OPT_A_MAX:
 		cli_setting(s, "a_max", arg, "--a-max");
 		return 1;
+	case OPT_BANDS:
+		if (strcmp(arg, "estimate") == 0)
+			ro->bands_server = 0;
+		else if (strcmp(arg, "server") == 0)
+			ro->bands_server = 1;
+		else
+			lr_usage_error("--bands: unknown units '%s' (estimate "
+			    "or server)", arg);
+		return 1;
 	case OPT_ON_OVERFLOW:
 		if (strcmp(arg, "refuse") == 0)
 			ro->on_overflow = OVERFLOW_REFUSE;

@@ -25,6 +25,7 @@ enum {
 	OPT_CHUNK_TARGET, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX,
 	OPT_GPU0_URL, OPT_GPU1_URL, OPT_HELPER_MODEL, OPT_SET, OPT_A_MAX,
 	OPT_B_MAX, OPT_PRINT_CONFIG, OPT_SUMMARY_ONLY, OPT_ON_OVERFLOW,
+	OPT_BANDS,
 	OPT_CMD_BASE = 300	/* a binary's own long-only options */
 };
 
@@ -79,6 +80,7 @@ enum {
 	{ "set", required_argument, NULL, OPT_SET }, \
 	{ "a-max", required_argument, NULL, OPT_A_MAX }, \
 	{ "on-overflow", required_argument, NULL, OPT_ON_OVERFLOW }, \
+	{ "bands", required_argument, NULL, OPT_BANDS }, \
 	{ "b-max", required_argument, NULL, OPT_B_MAX }, \
 	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG }
 
@@ -95,7 +97,9 @@ enum {
 "      --set KEY=VALUE     any configuration key (see llm-route(1))\n" \
 "      --on-overflow MODE  a chat that cannot fit GPU0's window even\n" \
 "                          condensed: refuse (default, status 3) or direct\n" \
-"                          (sent unchanged, with a warning)\n"
+"                          (sent unchanged, with a warning)\n" \
+"      --bands UNITS       the thresholds judge the estimate (default) or\n" \
+"                          server: the tokens GPU0 counts, once learned\n"
 
 /* Help lines for the shared options, for each binary's --help. */
 #define CLI_COMMON_HELP \

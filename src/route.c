@@ -144,6 +144,89 @@ context_window(const struct chat *c, const struct role *r, const char *model,
 	return n;
 }
 
+/*
+ * What GPU0's own tokenizer counts, learned from its answers: the mean
+ * of prompt_eval_count over the estimate of what was sent, per server
+ * and model, remembered in the cache (n: the answers it comes from, at
+ * most ROUTE_RATIO_ANSWERS; 0: none yet).
+ */
+struct ratio {
+	double r;
+	int n;
+	char key[CACHE_KEY_LEN + 1];
+};
+
+static void
+ratio_load(const struct role *g0, const char *model, struct cache *cache,
+    struct ratio *q)
+{
+	struct buf b = BUF_INIT;
+	double r;
+	int n;
+
+	q->r = 1;
+	q->n = 0;
+	if (g0->nurls == 0)
+		return;
+	model_key("token_ratio", g0, model, q->key);
+	if (cache_get(cache, q->key, &b) &&
+	    sscanf(buf_str(&b), "%lf %d", &r, &n) == 2 &&
+	    r >= ROUTE_RATIO_MIN && r <= ROUTE_RATIO_MAX && n > 0) {
+		q->r = r;
+		q->n = n;
+	}
+	buf_free(&b);
+}
+
+/*
+ * Learn from an answer: pec tokens counted by GPU0 where sent were
+ * estimated.  Not from a prompt its window cut, nor a small one, nor
+ * one counted far lower (a server that leaves out what its prompt
+ * cache held: only cold counts teach the ratio).
+ */
+static void
+ratio_learn(struct ratio *q, struct cache *cache, long pec, size_t sent,
+    long ctx)
+{
+	long slack = ctx / 32 > ROUTE_FULL_SLACK ? ctx / 32 : ROUTE_FULL_SLACK;
+	struct buf b = BUF_INIT;
+	double x;
+
+	if (pec <= 0 || sent < ROUTE_RATIO_SMALL || q->key[0] == '\0' ||
+	    (ctx > 0 && pec >= ctx - slack))
+		return;
+	x = (double)pec / (double)sent;
+	if (x < ROUTE_RATIO_MIN || x > ROUTE_RATIO_MAX)
+		return;
+	if (q->n < ROUTE_RATIO_ANSWERS)
+		q->n++;
+	q->r = q->n == 1 ? x : q->r + (x - q->r) / q->n;
+	buf_printf(&b, "%.4f %d", q->r, q->n);
+	cache_put(cache, q->key, b.p, b.len);
+	log_event(LOG_INFO, "token_ratio", "sample", 'r', x, "ratio", 'r',
+	    q->r, "answers", 'i', (long)q->n, (const char *)NULL);
+	buf_free(&b);
+}
+
+/*
+ * Tokens t of the estimate as GPU0 will count them: by the learned
+ * ratio, else with ROUTE_MARGIN percent more, to be safe.
+ */
+static size_t
+server_tokens(const struct ratio *q, size_t t)
+{
+	if (q->n > 0)
+		return (size_t)((double)t * q->r + 0.5);
+	return t + t * ROUTE_MARGIN / 100;
+}
+
+/* The tokens the bands are judged by: the estimate's, or the server's. */
+static size_t
+band_tokens(const struct route_opts *o, const struct ratio *q, size_t t)
+{
+	return o->bands_server && q->n > 0 ? server_tokens(q, t) : t;
+}
+
 static int
 dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
     const struct route_opts *o, struct cache *cache, FILE *out)
@@ -153,15 +236,30 @@ dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
 	struct lr_err e;
 	long ctx = context_window(c, g0, model, o->fixed_num_ctx, cache, 0,
 	    &from, &e);
+	struct ratio q;
+	size_t tokens = measure_tokens(c, o->method);
 	jv r, v;
 
+	ratio_load(g0, model, cache, &q);
 	r = measure_report(c, o->method, cfg->a_max, cfg->b_max, rawlen, 0);
+	if (o->bands_server)
+		r = jv_object_set(r, jv_string("strategy"), jv_string(
+		    strategy_name(strategy_pick(band_tokens(o, &q, tokens),
+		    cfg->a_max, cfg->b_max))));
+	r = jv_object_set(r, jv_string("bands"), jv_string(o->bands_server ?
+	    "server" : "estimate"));
 	v = jv_object_set(jv_object(), jv_string("url"),
 	    jv_string(g0->urls[0]));
 	v = jv_object_set(v, jv_string("model"), jv_string(model));
 	v = jv_object_set(v, jv_string("num_ctx"), ctx > 0 ?
 	    jv_number((double)ctx) : jv_null());
 	v = jv_object_set(v, jv_string("num_ctx_from"), jv_string(from));
+	v = jv_object_set(v, jv_string("token_ratio"), q.n > 0 ?
+	    jv_number((double)(long)(q.r * 1000 + 0.5) / 1000) : jv_null());
+	v = jv_object_set(v, jv_string("token_ratio_answers"),
+	    jv_number(q.n));
+	v = jv_object_set(v, jv_string("tokens"), jv_number((double)
+	    server_tokens(&q, tokens)));
 	r = jv_object_set(r, jv_string("gpu0"), v);
 	v = jv_object_set(jv_object(), jv_string("url"),
 	    jv_string(g1->urls[0]));
@@ -278,20 +376,22 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	struct chat c2;
 	const struct chat *use = NULL;
 	enum strategy s;
-	size_t tokens, need = 0, reserve;
+	size_t tokens, need = 0, reserve, sent = 0;
 	const char *model, *from;
+	struct ratio q;
 	long ctx, fit, n, pec;
 	double t0;
 	int k, st = 0, direct = 0;
 
 	tokens = measure_tokens(c, o->method);
-	s = strategy_pick(tokens, cfg->a_max, cfg->b_max);
+	model = request_model(c, g0, o->gen.model);
+	ratio_load(g0, model, cache, &q);
+	s = strategy_pick(band_tokens(o, &q, tokens), cfg->a_max, cfg->b_max);
 	log_event(LOG_INFO, "route", "tokens", 'i', (long)tokens,
 	    "a_max", 'i', cfg->a_max, "b_max", 'i', cfg->b_max,
 	    "strategy", 's', strategy_name(s), (const char *)NULL);
 	if (o->dry_run)
 		return dry_run(c, rawlen, cfg, o, cache, out);
-	model = request_model(c, g0, o->gen.model);
 	ctx = context_window(c, g0, model, o->serve ? o->fixed_num_ctx : 0,
 	    cache, 1, &from, e);
 	if (e->status != 0)
@@ -311,20 +411,20 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	o->info.num_ctx = ctx;
 	o->info.num_ctx_from = from;
 	o->info.model = model;
-	/* Room for the answer: num_predict (at most 8 times the default),
-	 * or the default for none, -1 (no limit) or -2 (fill the context). */
+	/* Room for the answer: the request's num_predict, or the default
+	 * for none, -1 (no limit) or -2 (fill the context); at most half
+	 * the window. */
 	reserve = (size_t)request_option(c, "num_predict");
 	if (reserve == 0)
 		reserve = ROUTE_ANSWER_RESERVE;
-	if (reserve > ROUTE_ANSWER_RESERVE * 8)
-		reserve = ROUTE_ANSWER_RESERVE * 8;
 	if (fit > 0 && reserve > (size_t)fit / 2)
 		reserve = (size_t)fit / 2;
 	/* The task stays unless it alone takes half of what may be sent. */
 	o->b.budget = o->mr.c.budget = fit > 0 ? (size_t)fit - reserve : 0;
 	/* Refuse at once what cannot fit even condensed to the bone. */
-	if (fit > 0 && tokens + reserve > (size_t)fit &&
-	    (need = verbatim_floor(c, o) + reserve) > (size_t)fit) {
+	if (fit > 0 && server_tokens(&q, tokens) + reserve > (size_t)fit &&
+	    (need = server_tokens(&q, verbatim_floor(c, o)) + reserve) >
+	    (size_t)fit) {
 		if (o->on_overflow != OVERFLOW_DIRECT)
 			return lr_seterr(e, LR_INPUT, "the chat needs about "
 			    "%zu tokens with its answer even condensed, more "
@@ -342,9 +442,7 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		    g1->model, cache);
 	h = *o;
 	for (k = 0; k < ROUTE_TRIES && !direct; k++) {
-		if (k == 0)
-			h = *o;
-		else {
+		if (k > 0) {
 			if (s < STRAT_MAPREDUCE)
 				s++;
 			harder(&h, o, s == STRAT_MAPREDUCE ? k : 0);
@@ -375,7 +473,8 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 			}
 			use = &c2;
 		}
-		need = measure_tokens(use, o->method) + reserve;
+		sent = measure_tokens(use, o->method);
+		need = server_tokens(&q, sent) + reserve;
 		if (fit <= 0 || need <= (size_t)fit)
 			break;
 		if (use != c)
@@ -390,7 +489,8 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	}
 	if (direct) {
 		use = c;
-		need = tokens + reserve;
+		sent = tokens;
+		need = server_tokens(&q, sent) + reserve;
 	}
 	if (st == 0 && use == NULL)
 		st = lr_seterr(e, LR_INPUT, "the chat needs about %zu tokens "
@@ -400,14 +500,17 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	o->info.strategy = s;
 	o->info.condense_ms = lr_now_ms() - t0;
 	if (st == 0) {
-		o->info.tokens_sent = need - reserve;
+		o->info.tokens_sent = sent;
 		if (o->on_answer != NULL)
 			o->on_answer(o->hook_ctx, &o->info);
 		h.gen.num_ctx = ctx;
 		st = generate(use, g0, &h.gen, out, e);
 		o->gen.prompt_eval_count = pec = h.gen.prompt_eval_count;
 		o->gen.http_status = h.gen.http_status;
-		truncated(pec, need - reserve, ctx);
+		if (st == 0) {
+			truncated(pec, sent, ctx);
+			ratio_learn(&q, cache, pec, sent, ctx);
+		}
 	}
 	if (use != NULL && use != c)
 		chat_free(&c2);

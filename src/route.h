@@ -24,6 +24,12 @@
 #define ROUTE_TRIES		4	/* condensing harder, at most */
 #define ROUTE_FULL_SLACK	64	/* a prompt this close to the window
 					   (or 1/32 of it) filled it */
+#define ROUTE_MARGIN		10	/* percent added to the estimate for
+					   a server not measured yet */
+#define ROUTE_RATIO_ANSWERS	10	/* the ratio is a mean of this many */
+#define ROUTE_RATIO_SMALL	200	/* prompts smaller teach nothing */
+#define ROUTE_RATIO_MIN		0.8	/* counts outside [MIN, MAX] times */
+#define ROUTE_RATIO_MAX		3.0	/* the estimate teach nothing */
 
 /* What routing decided and measured, for llm-serve. */
 struct route_info {
@@ -45,6 +51,8 @@ struct route_opts {
 	struct gen_opts gen;	/* the answer */
 	int dry_run;		/* the decision and its numbers only */
 	enum on_overflow on_overflow;	/* a chat that cannot fit */
+	int bands_server;	/* --bands server: the thresholds judge the
+				   tokens GPU0 counts, not the estimate */
 	enum est_method method;
 	/*
 	 * llm-serve: the num_ctx this server already sends for the model

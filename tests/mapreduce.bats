@@ -218,8 +218,9 @@ print("\n\n".join([para, code, para, para, code, para]))')
 @test "cache: a corrupt or truncated entry is ignored and rewritten" {
 	turn 60 | llm-mapreduce >"$BATS_TEST_TMPDIR/o1"
 	dir=$XDG_CACHE_HOME/llm-route
-	e1=$(ls "$dir" | head -n 1)
-	e2=$(ls "$dir" | sed -n 2p)
+	# Two of the summaries (not GPU1's remembered context window).
+	e1=$(grep -L '^32768$' "$dir"/* | head -n 1); e1=${e1##*/}
+	e2=$(grep -L '^32768$' "$dir"/* | sed -n 2p); e2=${e2##*/}
 	head -c 30 "$dir/$e1" >"$dir/$e1.tmp" && mv "$dir/$e1.tmp" "$dir/$e1"
 	sed -i 's/a/b/g' "$dir/$e2"
 	fake_reset GPU1

@@ -121,12 +121,13 @@ shows() {	# /api/show requests GPU0 had since the last reset
 }
 
 @test "a chat that does not fit is condensed harder, or refused (status 3)" {
-	# The system message, the task (713 tokens, under half of the 2676
-	# that may be sent) and the tail stay: about 2500 tokens.
-	run --separate-stderr llm-route --num-ctx 3700 <"$B"
+	# The system message, the task (713 tokens, under half of the 2976
+	# that may be sent) and the tail stay: about 2500 tokens, 2750 with
+	# the margin of a server whose tokenizer is not measured yet.
+	run --separate-stderr llm-route --num-ctx 4000 <"$B"
 	assert_success
-	[[ $stderr == "llm-route: the chat needs about "*" tokens with its answer, more than GPU0's context of 3700 tokens (num_ctx, from configuration): condensing harder (mapreduce)" ]] || fail "$stderr"
-	(( $(fake_requests GPU0 | jq '.prompt_tokens') <= 3700 ))
+	[[ $stderr == "llm-route: the chat needs about "*" tokens with its answer, more than GPU0's context of 4000 tokens (num_ctx, from configuration): condensing harder (mapreduce)" ]] || fail "$stderr"
+	(( $(fake_requests GPU0 | jq '.prompt_tokens') <= 4000 ))
 	assert_equal "$(fake_requests GPU0 | jq -c '.body.messages[1]')" "$(jq -c '.messages[1]' "$B")"
 	fake_reset GPU0
 	run --separate-stderr llm-route --num-ctx 600 <"$B"
@@ -262,11 +263,70 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	assert_equal "$(fake_count ALT)" 2
 }
 
+@test "a prompt that fills a known window was cut: the warning fires, whatever the server's tokenizer" {
+	# GPU0's tokenizer counts 20% more than ceil(chars/4): A's 1879
+	# estimated tokens (2067 with the 10% margin, and 24 for the answer)
+	# fit a window of 2200, but GPU0 counts 2375 and keeps 2200.
+	fake_control GPU0 '{"token_ratio": 1.2}'
+	run --separate-stderr bash -c "jq -c '.options.num_predict = 24' '$A' | llm-route --no-cache --num-ctx 2200"
+	assert_success
+	[[ $stderr == "llm-route: GPU0 evaluated 2200 prompt tokens, its whole context of 2200, where about 1879 were sent: the server evidently truncated the prompt (its tokenizer counts more than the estimate: lower the thresholds or raise num_ctx)" ]] || fail "$stderr"
+	assert_equal "$(fake_requests GPU0 | jq '.truncated')" true
+	# Not a word when the prompt fits.
+	run --separate-stderr bash -c "jq -c '.options.num_predict = 24' '$A' | llm-route --no-cache --num-ctx 4096"
+	assert_success
+	assert_equal "$stderr" ""
+}
+
+@test "GPU0's tokens are learned from its answers: the fit, --explain and --bands server use them" {
+	fake_control GPU0 '{"token_ratio": 1.2}'
+	# Nothing measured yet: the estimate, and 10% more to fit.
+	run llm-route --explain <"$A"
+	assert_equal "$(jq -c '.gpu0 | [.token_ratio, .token_ratio_answers, .tokens]' <<<"$output")" '[null,0,2066]'
+	assert_equal "$(jq -r .bands <<<"$output")" estimate
+	# One answer teaches the ratio: 2374 counted where 1879 were estimated.
+	run --separate-stderr llm-route -v <"$A"
+	assert_success
+	[[ $stderr == *" token_ratio sample=1.263 ratio=1.263 answers=1"* ]] || fail "$stderr"
+	run llm-route --explain <"$A"
+	assert_equal "$(jq -c '.gpu0 | [.token_ratio, .token_ratio_answers, .tokens]' <<<"$output")" '[1.263,1,2374]'
+	# The fit counts it: the same chat no longer goes as it is into
+	# 2200 tokens, it is condensed, and nothing is cut.
+	fake_reset GPU0
+	fake_control GPU0 '{"token_ratio": 1.2}'
+	run --separate-stderr bash -c "jq -c '.options.num_predict = 24' '$A' | llm-route --num-ctx 2200"
+	assert_success
+	[[ $stderr == "llm-route: the chat needs about 2398 tokens with its answer, more than GPU0's context of 2200 tokens (num_ctx, from configuration): condensing harder (summarize)" ]] || fail "$stderr"
+	assert_equal "$(fake_requests GPU0 | jq '.truncated')" false
+	# The bands judge the estimate (1879 < A_MAX: direct), unless told
+	# to judge what GPU0 counts (2374: summarize).
+	assert_equal "$(llm-route --explain <"$A" | jq -r .strategy)" direct
+	run llm-route --explain --bands server <"$A"
+	assert_equal "$(jq -c '[.strategy, .bands]' <<<"$output")" '["summarize","server"]'
+	run --separate-stderr llm-route --bands tokens <"$A"
+	assert_equal "$status" 2
+	[[ ${stderr_lines[0]} == "llm-route: --bands: unknown units 'tokens' (estimate or server)" ]] || fail "$stderr"
+}
+
+@test "GPU1's window comes from its server too: a small one is never overflowed" {
+	fake_control GPU1 '{"ctx_length": 2048}'
+	run --separate-stderr llm-route -v --no-cache <"$C"
+	assert_success
+	[[ $stderr == *" helper_window role=GPU1 num_ctx=2048 was=8192 from=/api/show"* ]] || fail "$stderr"
+	(( $(fake_count GPU1) > 0 ))
+	# Every helper request asks for that window and fits in it.
+	assert_equal "$(fake_requests GPU1 | jq -s 'map(.body.options.num_ctx) | unique')" "[
+  2048
+]"
+	assert_equal "$(fake_requests GPU1 | jq -s 'map(select(.truncated)) | length')" 0
+}
+
 @test "-v and --log-json: one line per stage" {
 	run --separate-stderr llm-route --log-json <"$B"
 	assert_success
-	# GPU0's window, then GPU1's (show show), then the stages.
-	assert_equal "$(jq -r .event <<<"$stderr" | paste -sd ' ')" "route show show split request condense request stats cache"
+	# GPU0's window, then GPU1's (show show), then the stages, and what
+	# the answer taught of GPU0's tokenizer.
+	assert_equal "$(jq -r .event <<<"$stderr" | paste -sd ' ')" "route show show split request condense request stats token_ratio cache"
 	assert_equal "$(jq -r 'select(.event == "show") | .role' <<<"$stderr" | paste -sd ' ')" "GPU0 GPU1"
 	assert_equal "$(jq -r 'select(.event == "request") | .role' <<<"$stderr" | paste -sd ' ')" "GPU1 GPU0"
 }
