@@ -531,7 +531,8 @@ check_ndjson() {
 	wait_for test "$(grep -c '"event":"serve"' "$SERVE_ERR")" -ge 2
 	grep '"event":"serve"' "$SERVE_ERR" | jq -e -s 'length == 2 and all(.[];
 		.method == "GET" and .path == "/api/version" and .status == 200
-		and .bytes > 0 and .total_ms >= 0 and (.client | startswith("127.0.0.")))' >/dev/null
+		and .bytes > 0 and .total_ms >= 0 and (.client | startswith("127.0.0.")))' >/dev/null ||
+		fail "$(cat "$SERVE_ERR")"
 }
 
 @test "bad flags and settings: status 2" {
