@@ -5,9 +5,22 @@ VERSION   = 0.1.0
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
+# Completions go where the shells look: with PREFIX=/usr, in the
+# directories the pkg-config files of bash-completion and fish name (and
+# Debian's zsh vendor directory); under $(PREFIX)/share otherwise, or
+# when pkg-config does not know.  bash-completion searches
+# /usr/local/share too; fish does not when XDG_DATA_DIRS is unset.
+ifeq ($(PREFIX),/usr)
+BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir \
+    bash-completion 2>/dev/null),$(PREFIX)/share/bash-completion/completions)
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir \
+    fish 2>/dev/null),$(PREFIX)/share/fish/vendor_completions.d)
+else
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+endif
 SYSTEMDUSERDIR ?= $(PREFIX)/lib/systemd/user
 
 CC       ?= cc
@@ -103,7 +116,7 @@ uninstall:
 DEPS = build-essential pkg-config libcurl4-openssl-dev libjq-dev jq curl \
        python3 bats bats-support bats-assert mandoc valgrind hyperfine \
        clang libclang-rt-dev bc libmd-dev zsh fish \
-       libmicrohttpd-dev python3-jinja2
+       libmicrohttpd-dev python3-jinja2 procps bash-completion
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)
