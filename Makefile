@@ -129,6 +129,36 @@ npm-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
 
+# What the benchmarks need besides DEPS: /usr/bin/time (hyperfine is in
+# DEPS).
+BENCH_DEPS = time
+bench-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_DEPS)
+
+# A Debian package of the working tree's files (tracked and new, not
+# ignored), built in a copy under build-deb/ so that the tree's own build
+# is left alone; the .deb, .changes and .buildinfo land in build-deb/.
+# Then lintian on the result: an error fails the target.
+DEB_DIR = build-deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/llm-route-$(VERSION)
+	git ls-files -z --cached --others --exclude-standard | \
+	    tar -cf - --null -T - | tar -xf - -C $(DEB_DIR)/llm-route-$(VERSION)
+	cd $(DEB_DIR)/llm-route-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --info $(DEB_DIR)/llm-route_*.changes
+
+# Install the package in a fresh minimal Debian 12 chroot, use it, purge
+# it and check that nothing of it is left (tests/chroot.sh, as root).
+deb-check:
+	tests/chroot.sh deb $(DEB_DIR)/llm-route_$(VERSION)-*_*.deb
+
+# The README's first two commands in a fresh debootstrap of Debian 12
+# (minbase), from a clone of HEAD (tests/chroot.sh, as root; about
+# 210 MB in build-fresh/ and downloads from deb.debian.org).  Not in
+# .ci/run: on demand.
+fresh-check:
+	tests/chroot.sh fresh
+
 # Route the example conversations through canned demo backends.
 demo: all
 	@examples/demo.sh
@@ -146,5 +176,5 @@ clean:
 	rm -rf build bin build-san bin-san build-fuzz
 
 .PHONY: all check sanitize valgrind fuzz demo install uninstall deps npm-deps \
-        lint-man clean
+        lint-man clean bench-deps deb deb-check fresh-check
 .SUFFIXES:
