@@ -76,20 +76,27 @@ enter() {	# enter NAME: a fresh copy of the base as $root, mounted
 
 fails=0
 step() {	# step DIR COMMAND: run COMMAND with bash in DIR of the chroot
-	local d=$1 cmd=$2 t0 t1 st
+	local d=$1 cmd=$2 t0 t1 st out
 	echo "=== # $cmd"
 	echo "=== # $cmd" >>"$log"
+	: >"$log.step"
 	t0=$(date +%s.%N)
 	# A login as root on a bare machine: no inherited environment.
 	chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
 	    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	    /bin/bash -c 'cd "$1" && eval "$2"' _ "$d" "$cmd" \
-	    </dev/null >>"$log" 2>&1
+	    </dev/null >"$log.step" 2>&1
 	st=$?
 	t1=$(date +%s.%N)
-	out=$(tail -n "${TAIL:-3}" "$log")
-	[ $st -eq 0 ] || { fails=$((fails + 1)); out=$(tail -n 25 "$log"); }
-	printf '%s\n' "$out" | sed 's/^/    /'
+	cat "$log.step" >>"$log"
+	# apt's progress lines end in \r: show the last part of each line.
+	out=$(sed 's/.*\r\(.\)/\1/' "$log.step" | tail -n "${TAIL:-3}")
+	if [ $st -ne 0 ]; then
+		fails=$((fails + 1))
+		out=$(sed 's/.*\r\(.\)/\1/' "$log.step" | tail -n 25)
+	fi
+	[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/    /'
+	rm -f "$log.step"
 	awk -v s="$st" -v a="$t0" -v b="$t1" \
 	    'BEGIN { printf "--- exit status %d, %.0f s\n", s, b - a }'
 	return $st
@@ -140,11 +147,14 @@ deb() {
 	# A path of the package still there is left behind, unless another
 	# package owns it too (a shared directory such as /usr/bin).
 	step /root 'n=0; while read -r p; do
+		[ "$p" = /. ] && continue
 		[ -e "$p" ] || [ -L "$p" ] || continue
 		dpkg -S "$p" >/dev/null 2>&1 && continue
 		echo "left: $p"; n=$((n + 1))
 	done <llm-route.paths; echo "$n of $(wc -l <llm-route.paths) paths left"; [ $n -eq 0 ]'
-	step /root "DEBIAN_FRONTEND=noninteractive apt-get autoremove -y -qq --purge >/dev/null && dpkg-query -W -f '\${Package}\n' | sort | diff before.pkgs - && echo package set as before the install"
+	# Not a failure: the Recommends apt pulled in (ca-certificates for
+	# libcurl4) stay, as apt itself recommends them.
+	step /root "DEBIAN_FRONTEND=noninteractive apt-get autoremove -y -qq --purge >/dev/null && dpkg-query -W -f '\${Package}\n' | sort | comm -13 before.pkgs - | paste -sd ' ' | sed 's/^/still installed after autoremove: /'"
 }
 
 mode=${1:-}
