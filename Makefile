@@ -140,12 +140,16 @@ bench-deps:
 # is left alone; the .deb, .changes and .buildinfo land in build-deb/.
 # Then lintian on the result: an error fails the target.
 DEB_DIR = build-deb
+DEB_DEPS = dpkg-dev debhelper lintian debootstrap
+deb-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_DEPS)
+
 deb:
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/llm-route-$(VERSION)
 	git ls-files -z --cached --others --exclude-standard | \
-	    tar -cf - --null -T - | tar -xf - -C $(DEB_DIR)/llm-route-$(VERSION)
+	    tar -cf - --null --ignore-failed-read -T - | tar -xf - -C $(DEB_DIR)/llm-route-$(VERSION)
 	cd $(DEB_DIR)/llm-route-$(VERSION) && dpkg-buildpackage -us -uc -b
-	lintian --info $(DEB_DIR)/llm-route_*.changes
+	lintian $(DEB_DIR)/llm-route_*.changes
 
 # Install the package in a fresh minimal Debian 12 chroot, use it, purge
 # it and check that nothing of it is left (tests/chroot.sh, as root).
@@ -176,5 +180,6 @@ clean:
 	rm -rf build bin build-san bin-san build-fuzz
 
 .PHONY: all check sanitize valgrind fuzz demo install uninstall deps npm-deps \
-        lint-man clean bench-deps deb deb-check fresh-check
+        lint-man clean bench-deps deb-deps deb deb-check \
+        fresh-check
 .SUFFIXES:
