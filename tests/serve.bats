@@ -348,7 +348,7 @@ check_ndjson() {
 	kill "$pid"
 	wait "$pid" || true
 	wait_for cancelled GPU0
-	wait_for test "$(metric llm_serve_client_disconnects_total)" -ge 1
+	wait_for metric_at_least llm_serve_client_disconnects_total 1
 }
 
 @test "a client that disconnects cancels GPU1's summary too" {
@@ -481,7 +481,7 @@ check_ndjson() {
 	serve_start
 	post /api/chat <"$BATS_TEST_TMPDIR/turn1" >/dev/null
 	# The background job ran, and wrote the chunk the next turn closes.
-	wait_for test "$(metric llm_serve_prefetch_jobs_total)" -ge 1
+	wait_for metric_at_least llm_serve_prefetch_jobs_total 1
 	wait_for bash -c "! pgrep -P $SERVE_PID >/dev/null"
 	assert_equal "$(metric llm_serve_prefetch_chunks_total)" 1
 	fake_reset GPU1
@@ -520,19 +520,35 @@ check_ndjson() {
 	assert_equal "$(metric llm_serve_helper_cooldowns_total)" 1
 }
 
+# Is metric $1 at least $2 (evaluated on each try, unlike wait_for test
+# "$(metric ...)", whose value is taken once)?
+metric_at_least() {
+	local v
+	v=$(metric "$1") || return 1
+	(( ${v:-0} >= $2 ))
+}
+
+# Has llm-serve logged at least $1 lines matching $2?
+lines_logged() {
+	(( $(grep -c -- "$2" "$SERVE_ERR") >= $1 ))
+}
+
+# The two serve lines of the --listen test, complete and as expected.
+version_lines() {
+	grep '"event":"serve"' "$SERVE_ERR" | jq -e -s 'length == 2 and all(.[];
+		.method == "GET" and .path == "/api/version" and .status == 200
+		and .bytes > 0 and .total_ms >= 0 and (.client | startswith("127.0.0.")))' >/dev/null 2>&1
+}
+
 @test "several --listen addresses; --log-json logs a serve line per request" {
 	serve_start --listen 127.0.0.2:0 --log-json
-	wait_for test "$(grep -c '^llm-serve: listening on' "$SERVE_ERR")" -ge 2
+	wait_for lines_logged 2 '^llm-serve: listening on'
 	second=$(sed -n 's/^llm-serve: listening on \(http:[^ ]*\)$/\1/p' "$SERVE_ERR" | sed -n 2p)
 	[[ $second == http://127.0.0.2:* ]] || fail "$(cat "$SERVE_ERR")"
 	assert_equal "$(curl -sS "$second/api/version")" '{"version":"0.12.0"}'
 	assert_equal "$(curl -sS "$SERVE_URL/api/version")" '{"version":"0.12.0"}'
 	# Logged when each reply is done, which may be just after curl has it.
-	wait_for test "$(grep -c '"event":"serve"' "$SERVE_ERR")" -ge 2
-	grep '"event":"serve"' "$SERVE_ERR" | jq -e -s 'length == 2 and all(.[];
-		.method == "GET" and .path == "/api/version" and .status == 200
-		and .bytes > 0 and .total_ms >= 0 and (.client | startswith("127.0.0.")))' >/dev/null ||
-		fail "$(cat "$SERVE_ERR")"
+	wait_for version_lines || fail "$(cat "$SERVE_ERR")"
 }
 
 @test "bad flags and settings: status 2" {
