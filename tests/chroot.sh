@@ -70,6 +70,15 @@ enter() {	# enter NAME: a fresh copy of the base as $root, mounted
 	    mount -t tmpfs -o mode=1777 shm "$root/dev/shm" &&
 	    mounts+=("$root/dev/shm") || die "mount failed under $root"
 	ln -sf pts/ptmx "$root/dev/ptmx"
+	# Behind a proxy that intercepts TLS, npm (make npm-deps) needs the
+	# proxy's CA: the file the host names in NODE_EXTRA_CA_CERTS is
+	# copied in and named there too (the only thing the host passes in).
+	extra_ca=
+	if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+		cp "$NODE_EXTRA_CA_CERTS" "$root/etc/host-extra-ca.pem" &&
+		    extra_ca=NODE_EXTRA_CA_CERTS=/etc/host-extra-ca.pem
+		echo "passing the host's NODE_EXTRA_CA_CERTS in as $extra_ca"
+	fi
 	log=$dir/$1.log
 	: >"$log"
 }
@@ -81,8 +90,9 @@ step() {	# step DIR COMMAND: run COMMAND with bash in DIR of the chroot
 	echo "=== # $cmd" >>"$log"
 	: >"$log.step"
 	t0=$(date +%s.%N)
-	# A login as root on a bare machine: no inherited environment.
-	chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
+	# A login as root on a bare machine: no inherited environment, but
+	# for the CA of a TLS-intercepting proxy the host trusts (see enter).
+	chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb ${extra_ca:+"$extra_ca"} \
 	    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	    /bin/bash -c 'cd "$1" && eval "$2"' _ "$d" "$cmd" \
 	    </dev/null >"$log.step" 2>&1
