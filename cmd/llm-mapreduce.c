@@ -68,6 +68,7 @@ main(int argc, char *argv[])
 	}
 	cli_no_operands(argc, argv);
 	cli_mapreduce_check(&mo);
+	cli_summary_only_check(&mo.c);
 	cli_setup(&o, &cfg);
 	cli_config_check(&cfg);
 	mo.c.model = o.model;

@@ -51,6 +51,7 @@ main(int argc, char *argv[])
 		    !cli_condense_option(ch, optarg, &co, NULL))
 			cli_bad_option(ch, argv, longopts);
 	cli_no_operands(argc, argv);
+	cli_summary_only_check(&co);
 	cli_setup(&o, &cfg);
 	cli_config_check(&cfg);
 	co.model = o.model;

@@ -223,6 +223,14 @@ cli_mapreduce_option(int ch, const char *arg, struct mr_opts *mo,
 	return 0;
 }
 
+void
+cli_summary_only_check(const struct condense_opts *o)
+{
+	if (o->summary_only && o->on_failure == FAIL_DIRECT)
+		lr_usage_error("--summary-only: --on-helper-failure=direct "
+		    "would print the chat, not a summary (extractive or fail)");
+}
+
 int
 cli_summary_only_done(int st, const struct condense_result *res,
     struct buf *out, struct lr_err *e)
@@ -230,9 +238,8 @@ cli_summary_only_done(int st, const struct condense_result *res,
 	if (st != 0 || strcmp(res->how, "unchanged") != 0)
 		return st;
 	buf_reset(out);
-	return lr_seterr(e, LR_INPUT, "nothing to summarize: no message but "
-	    "system ones, or the helper failed with "
-	    "--on-helper-failure=direct");
+	return lr_seterr(e, LR_INPUT, "nothing to summarize: the chat has no "
+	    "message but system ones");
 }
 
 void

@@ -246,6 +246,9 @@ int cli_condense_option(int ch, const char *arg, struct condense_opts *o,
 int cli_mapreduce_option(int ch, const char *arg, struct mr_opts *mo,
     struct cli_cache *cc);
 
+/* --summary-only goes with --on-helper-failure extractive or fail only. */
+void cli_summary_only_check(const struct condense_opts *o);
+
 /*
  * After --summary-only: a chat left unchanged has no summary; its
  * output is dropped and st becomes an error (e set).

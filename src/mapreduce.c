@@ -190,16 +190,27 @@ cut(const char *t, size_t base, size_t len, size_t limit, int level,
 	free(u.v);
 }
 
-/* The first span of cut(t[off, off+len)) within limit tokens. */
+/*
+ * The first span of cut(t[off, off+len)) within limit tokens.  Only a
+ * window of the text is cut, doubled while the span reaches its end, so
+ * that cutting a document piece by piece stays linear.
+ */
 static size_t
 first_cut(const char *t, size_t off, size_t len, size_t limit,
     enum est_method m)
 {
 	struct spans sp = { NULL, 0, 0 };
-	size_t n;
+	size_t w = limit * 16 + 256, wl, n;
 
-	cut(t, off, len, limit, 0, m, &sp);
-	n = sp.n > 0 ? sp.v[0].len : len;
+	for (;;) {
+		wl = w < len ? w : len;
+		sp.n = 0;
+		cut(t, off, wl, limit, 0, m, &sp);
+		n = sp.n > 0 ? sp.v[0].len : wl;
+		if (n < wl || wl == len)
+			break;
+		w *= 2;
+	}
 	free(sp.v);
 	return n;
 }
@@ -210,16 +221,18 @@ first_cut(const char *t, size_t off, size_t len, size_t limit,
  * first such e, else 0.
  */
 static size_t
-marked_end(struct cache *cache, const char *t, size_t off, size_t end)
+marked_end(struct cache *cache, size_t limit, const char *t, size_t off,
+    size_t end)
 {
-	char key[CACHE_KEY_LEN + 1], ver[32];
+	char key[CACHE_KEY_LEN + 1], ver[48];
 	const char *nl;
 	SHA2_CTX ctx, tmp;
 	size_t p = off, q;
 
 	if (cache == NULL || cache->dir == NULL)
 		return 0;
-	snprintf(ver, sizeof(ver), "llm-route end %d", PROMPT_VERSION);
+	snprintf(ver, sizeof(ver), "llm-route end %d %zu", PROMPT_VERSION,
+	    limit);
 	SHA256Init(&ctx);
 	SHA256Update(&ctx, (const uint8_t *)ver, strlen(ver) + 1);
 	while (p < end && (nl = memchr(t + p, '\n', end - p)) != NULL) {
@@ -238,14 +251,16 @@ marked_end(struct cache *cache, const char *t, size_t off, size_t end)
 
 /* Mark the end of a document's last piece (see marked_end). */
 static void
-mark_end(struct cache *cache, const char *t, size_t off, size_t end)
+mark_end(struct cache *cache, size_t limit, const char *t, size_t off,
+    size_t end)
 {
-	char key[CACHE_KEY_LEN + 1], ver[32];
+	char key[CACHE_KEY_LEN + 1], ver[48];
 	SHA2_CTX ctx;
 
 	if (cache == NULL || cache->dir == NULL || end <= off)
 		return;
-	snprintf(ver, sizeof(ver), "llm-route end %d", PROMPT_VERSION);
+	snprintf(ver, sizeof(ver), "llm-route end %d %zu", PROMPT_VERSION,
+	    limit);
 	SHA256Init(&ctx);
 	SHA256Update(&ctx, (const uint8_t *)ver, strlen(ver) + 1);
 	SHA256Update(&ctx, (const uint8_t *)t + off, end - off);
@@ -295,13 +310,15 @@ pack_cut(struct packer *pk, int msg, const char *t, size_t len)
 	struct spans sp = { NULL, 0, 0 };
 	int part = 1, j;
 
-	if (pk->cur != NULL)
+	/* A chunk may be a little over: estimates do not add up exactly. */
+	if (pk->cur != NULL && pk->cur->tokens < pk->limit)
 		room = pk->limit - pk->cur->tokens;
 	if (room < pk->limit / 4 || room <= over + 1)
-		pack_close(pk);
+		pack_close(pk);	/* also a chunk already full */
 	else {
 		n = first_cut(t, 0, len, room - over, pk->m);
-		if (pk->marks != NULL && (e = marked_end(pk->marks, t, 0, n)))
+		if (pk->marks != NULL &&
+		    (e = marked_end(pk->marks, pk->limit, t, 0, n)))
 			n = e;
 		add_piece(pk->cur, msg, t, n, part++,
 		    est_text_tokens(t, n, pk->m) + over);
@@ -311,7 +328,8 @@ pack_cut(struct packer *pk, int msg, const char *t, size_t len)
 	while (off < len) {
 		if (pk->marks != NULL) {
 			n = first_cut(t, off, len - off, plimit, pk->m);
-			if ((e = marked_end(pk->marks, t, off, off + n)))
+			if ((e = marked_end(pk->marks, pk->limit, t, off,
+			    off + n)))
 				n = e - off;
 		} else {
 			rtk = est_text_tokens(t + off, len - off, pk->m);
@@ -1061,7 +1079,7 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	}
 	if (st == 0 && nfailed > 0)	/* one warning for them all */
 		lr_warn("%s; using the extractive summary for %d of %d "
-		    "span%s%s", first.msg, nfailed, p.n, p.n == 1 ? "" : "s",
+		    "summar%s%s", first.msg, nfailed, p.n, p.n == 1 ? "y" : "ies",
 		    backend_role_down(helper, NULL) ? " (GPU1 is not asked "
 		    "again in this run)" : "");
 	if (st == -1) {
@@ -1118,8 +1136,8 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 			const struct piece *q = &k->v[k->n - 1];
 
 			if (q->part > 0)
-				mark_end(cache, texts[0].p, (size_t)(q->text -
-				    texts[0].p), texts[0].len);
+				mark_end(cache, eff.chunk_tokens, texts[0].p,
+				    (size_t)(q->text - texts[0].p), texts[0].len);
 		}
 	}
 done:

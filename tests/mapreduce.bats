@@ -274,7 +274,7 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	run --separate-stderr llm-mapreduce --no-cache --jobs 1 <"$BATS_TEST_TMPDIR/in"
 	assert_success
 	assert_equal "${#stderr_lines[@]}" 1
-	[[ $stderr =~ ^llm-mapreduce:\ GPU1\ $GPU1_URL/api/chat:\ HTTP\ 500:\ .*\;\ using\ the\ extractive\ summary\ for\ ([0-9]+)\ of\ ([0-9]+)\ spans\ \(GPU1\ is\ not\ asked\ again\ in\ this\ run\)$ ]] || fail "$stderr"
+	[[ $stderr =~ ^llm-mapreduce:\ GPU1\ $GPU1_URL/api/chat:\ HTTP\ 500:\ .*\;\ using\ the\ extractive\ summary\ for\ ([0-9]+)\ of\ ([0-9]+)\ summaries\ \(GPU1\ is\ not\ asked\ again\ in\ this\ run\)$ ]] || fail "$stderr"
 	assert_equal "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
 	assert_equal "$(fake_count GPU1)" 1
 	# No span holds a helper's answer.
@@ -397,7 +397,7 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	done <<<"$output"
 	run --separate-stderr llm-mapreduce -v --target 300 <"$BIG"
 	assert_success
-	[[ $stderr == *"HTTP 500"*"; using the extractive summary for "*" spans (GPU1 is not asked again in this run)"* ]] || fail "$stderr"
+	[[ $stderr == *"HTTP 500"*"; using the extractive summary for "*" summaries (GPU1 is not asked again in this run)"* ]] || fail "$stderr"
 	# The newest history is not lost: the newest chunk's summary, or its
 	# share of a merge, is there.
 	[[ $(block <<<"$output") == *"${newest:0:60}"* ]] || fail "no ${newest:0:60}"

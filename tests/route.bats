@@ -188,7 +188,7 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	run --separate-stderr llm-route --no-cache --jobs 1 <"$C"
 	assert_success
 	# 3 closed chunks, each a span of the block.
-	[[ ${stderr_lines[0]} == *"HTTP 500"*"; using the extractive summary for 3 of 3 spans (GPU1 is not asked again in this run)" ]] || fail "$stderr"
+	[[ ${stderr_lines[0]} == *"HTTP 500"*"; using the extractive summary for 3 of 3 summaries (GPU1 is not asked again in this run)" ]] || fail "$stderr"
 	# Asked once, not once a chunk and a try.
 	assert_equal "$(fake_count GPU1)" 1
 }
@@ -198,7 +198,7 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	run --separate-stderr llm-route --no-cache --jobs 1 --set gpu1_first_byte_timeout=300ms <"$C"
 	assert_success
 	assert_equal "${#stderr_lines[@]}" 1
-	[[ ${stderr_lines[0]} == *"(first-byte timeout); using the extractive summary for 3 of 3 spans (GPU1 is not asked again in this run)" ]] || fail "$stderr"
+	[[ ${stderr_lines[0]} == *"(first-byte timeout); using the extractive summary for 3 of 3 summaries (GPU1 is not asked again in this run)" ]] || fail "$stderr"
 	assert_equal "$(fake_count GPU1)" 1
 	# A closed port: one attempt, one warning for the spans.
 	run --separate-stderr llm-route --no-cache --gpu1-url http://127.0.0.1:1 <"$C"
