@@ -103,7 +103,6 @@ condense_split(const struct chat *c, const struct condense_opts *o,
 	s->task = s->task_msg = -1;
 	s->task_tokens = s->task_budget = 0;
 	s->summarize_system = o->summarize_system;
-	s->shape = c->shape;
 	if (c->shape == CHAT_TEXT || o->summary_only) {
 		/* All of a text is condensed; all but the system messages
 		 * of a chat summarized on its own. */

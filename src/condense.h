@@ -67,7 +67,6 @@ struct split {
 				   pin (-1: none) */
 	size_t task_tokens, task_budget;	/* its size, and the budget */
 	int summarize_system;	/* system messages in the middle go too */
-	enum chat_shape shape;
 };
 
 void condense_split(const struct chat *c, const struct condense_opts *o,

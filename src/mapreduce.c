@@ -215,6 +215,18 @@ first_cut(const char *t, size_t off, size_t len, size_t limit,
 	return n;
 }
 
+/* The hash a document's end marks start from: the version, the size. */
+static void
+mark_init(SHA2_CTX *ctx, size_t limit)
+{
+	char ver[48];
+
+	snprintf(ver, sizeof(ver), "llm-route end %d %zu", PROMPT_VERSION,
+	    limit);
+	SHA256Init(ctx);
+	SHA256Update(ctx, (const uint8_t *)ver, strlen(ver) + 1);
+}
+
 /*
  * Is there a mark at the end of t[off, e) for some line end e before
  * end: the end of a document as an earlier run read it?  Returns the
@@ -224,17 +236,14 @@ static size_t
 marked_end(struct cache *cache, size_t limit, const char *t, size_t off,
     size_t end)
 {
-	char key[CACHE_KEY_LEN + 1], ver[48];
+	char key[CACHE_KEY_LEN + 1];
 	const char *nl;
 	SHA2_CTX ctx, tmp;
 	size_t p = off, q;
 
 	if (cache == NULL || cache->dir == NULL)
 		return 0;
-	snprintf(ver, sizeof(ver), "llm-route end %d %zu", PROMPT_VERSION,
-	    limit);
-	SHA256Init(&ctx);
-	SHA256Update(&ctx, (const uint8_t *)ver, strlen(ver) + 1);
+	mark_init(&ctx, limit);
 	while (p < end && (nl = memchr(t + p, '\n', end - p)) != NULL) {
 		q = (size_t)(nl - t) + 1;
 		SHA256Update(&ctx, (const uint8_t *)t + p, q - p);
@@ -254,15 +263,12 @@ static void
 mark_end(struct cache *cache, size_t limit, const char *t, size_t off,
     size_t end)
 {
-	char key[CACHE_KEY_LEN + 1], ver[48];
+	char key[CACHE_KEY_LEN + 1];
 	SHA2_CTX ctx;
 
 	if (cache == NULL || cache->dir == NULL || end <= off)
 		return;
-	snprintf(ver, sizeof(ver), "llm-route end %d %zu", PROMPT_VERSION,
-	    limit);
-	SHA256Init(&ctx);
-	SHA256Update(&ctx, (const uint8_t *)ver, strlen(ver) + 1);
+	mark_init(&ctx, limit);
 	SHA256Update(&ctx, (const uint8_t *)t + off, end - off);
 	SHA256End(&ctx, key);
 	cache_put(cache, key, "1", 1);
