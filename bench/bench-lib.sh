@@ -5,6 +5,8 @@
 #   bench_machine              markdown lines: date, CPU, nproc, kernel, tools
 #   bench_fake_start [flags]   start tests/fake_ollama.py on 127.0.0.1 port 0 in
 #                              $BENCH_TMP; sets FAKE_URL, FAKE_PID
+#   bench_fake_as NAME [flags] another one, logging to $BENCH_TMP/NAME.log;
+#                              sets URL_<NAME> (several may run)
 #   bench_fake_control JSON    POST /_reset, then /_control JSON
 #   bench_hf_stat FILE I KEY   KEY (median, mean, stddev...) of command I of a
 #                              hyperfine --export-json FILE, in ms (3 decimals)
@@ -34,22 +36,39 @@ bench_machine() {
 		"$(python3 --version)"
 }
 
-bench_fake_start() {
-	local pf=$BENCH_TMP/fake.port i
-	python3 "$REPO/tests/fake_ollama.py" --port 0 --port-file "$pf" \
-		--log "$BENCH_TMP/fake.log" --name BENCH "$@" \
-		</dev/null >/dev/null 2>"$BENCH_TMP/fake.err" &
-	FAKE_PID=$!
+# _bench_fake FILE LABEL [flags]: a fake logging to $BENCH_TMP/FILE.log, its
+# port in $BENCH_TMP/FILE.port once it listens; sets _BENCH_PID.
+_bench_fake() {
+	local f=$BENCH_TMP/$1 label=$2 i
+	shift 2
+	python3 "$REPO/tests/fake_ollama.py" --port 0 --port-file "$f.port" \
+		--log "$f.log" --name "$label" "$@" \
+		</dev/null >/dev/null 2>"$f.err" &
+	_BENCH_PID=$!
 	for ((i = 0; i < 200; i++)); do
-		[[ -s $pf ]] && break
-		if ! kill -0 "$FAKE_PID" 2>/dev/null; then
-			echo "fake server exited: $(cat "$BENCH_TMP/fake.err")" >&2
+		[[ -s $f.port ]] && break
+		if ! kill -0 "$_BENCH_PID" 2>/dev/null; then
+			echo "fake server $label exited: $(cat "$f.err")" >&2
 			exit 1
 		fi
 		sleep 0.05
 	done
-	[[ -s $pf ]] || { echo "fake server: no port after 10 s" >&2; exit 1; }
-	FAKE_URL=http://127.0.0.1:$(<"$pf")
+	[[ -s $f.port ]] || { echo "fake server $label: no port after 10 s" >&2; exit 1; }
+}
+
+bench_fake_start() {
+	_bench_fake fake BENCH "$@"
+	FAKE_PID=$_BENCH_PID
+	FAKE_URL=http://127.0.0.1:$(<"$BENCH_TMP/fake.port")
+}
+
+BENCH_PIDS=()
+bench_fake_as() {
+	local name=$1
+	shift
+	_bench_fake "$name" "$name" "$@"
+	BENCH_PIDS+=("$_BENCH_PID")
+	printf -v "URL_$name" 'http://127.0.0.1:%s' "$(<"$BENCH_TMP/$name.port")"
 }
 
 bench_fake_control() {
@@ -59,15 +78,15 @@ bench_fake_control() {
 }
 
 bench_cleanup() {
-	local i
-	if [[ -n ${FAKE_PID:-} ]]; then
-		kill -TERM "$FAKE_PID" 2>/dev/null || true
+	local i p
+	for p in ${FAKE_PID:-} "${BENCH_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
 		for ((i = 0; i < 40; i++)); do
-			kill -0 "$FAKE_PID" 2>/dev/null || break
+			kill -0 "$p" 2>/dev/null || break
 			sleep 0.05
 		done
-		kill -KILL "$FAKE_PID" 2>/dev/null || true
-	fi
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	[[ -n ${BENCH_TMP:-} && -d $BENCH_TMP ]] && rm -rf "$BENCH_TMP"
 	return 0
 }

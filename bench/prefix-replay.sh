@@ -59,20 +59,7 @@ for f in "${files[@]}"; do
 done
 
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-prefix.XXXXXX")
-PIDS=()
-cleanup() {
-	local p i
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-		for ((i = 0; i < 40; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$p" 2>/dev/null || true
-	done
-	bench_cleanup
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT	# the fakes too
 trap 'exit 130' INT TERM
 # No user config file and no user cache: the flags below decide everything.
 : >"$BENCH_TMP/config"
@@ -89,27 +76,10 @@ if [[ $build != unknown ]] && [[ -n $(cd "$BIN/.." && git status --porcelain -- 
 	build="$build + uncommitted changes to src/ cmd/ Makefile"
 fi
 
-# start_fake NAME flags...: sets URL_<NAME>; log in $BENCH_TMP/NAME.log
-start_fake() {
-	local name=$1 pf=$BENCH_TMP/$1.port i pid
-	shift
-	python3 "$REPO/tests/fake_ollama.py" --port 0 --port-file "$pf" \
-		--log "$BENCH_TMP/$name.log" --name "$name" "$@" \
-		</dev/null >/dev/null 2>"$BENCH_TMP/$name.err" &
-	pid=$!
-	PIDS+=("$pid")
-	for ((i = 0; i < 200; i++)); do
-		[[ -s $pf ]] && break
-		kill -0 "$pid" 2>/dev/null || { echo "fake $name exited: $(cat "$BENCH_TMP/$name.err")" >&2; exit 1; }
-		sleep 0.05
-	done
-	[[ -s $pf ]] || { echo "fake $name: no port after 10 s" >&2; exit 1; }
-	printf -v "URL_$name" 'http://127.0.0.1:%s' "$(<"$pf")"
-}
 # No delays (prefill and decode rates 0) and no context limit: only the token
 # counts in the logs matter here.
-start_fake GPU0
-start_fake GPU1 --set "{\"answer_words\":$W1}"
+bench_fake_as GPU0
+bench_fake_as GPU1 --set "{\"answer_words\":$W1}"
 export LLM_GPU0_URL=$URL_GPU0 LLM_GPU1_URL=$URL_GPU1
 unset OLLAMA_HOST
 

@@ -62,20 +62,7 @@ SRC=$CORPUS/$FILE
 [[ -r $SRC ]] || { echo "${0##*/}: $SRC not found (set CORPUS, FILE)" >&2; exit 2; }
 
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-route.XXXXXX")
-PIDS=()
-cleanup() {
-	local p i
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-		for ((i = 0; i < 40; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$p" 2>/dev/null || true
-	done
-	bench_cleanup
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT	# the fakes too
 trap 'exit 130' INT TERM
 # No user config file and no user cache: the flags below decide everything.
 : >"$BENCH_TMP/config"
@@ -93,26 +80,9 @@ for ((t = FIRST; t <= nmsg; t += STEP)); do turns+=("$t"); done
 [[ ${turns[-1]:-} == "$nmsg" ]] || turns+=("$nmsg")
 
 fast() { awk -v a="$1" -v s="$SPEED" 'BEGIN { printf "%g", a * s }'; }
-# start_fake NAME flags...: sets URL_<NAME>; log in $BENCH_TMP/NAME.log
-start_fake() {
-	local name=$1 pf=$BENCH_TMP/$1.port i pid
-	shift
-	python3 "$REPO/tests/fake_ollama.py" --port 0 --port-file "$pf" \
-		--log "$BENCH_TMP/$name.log" --name "$name" "$@" \
-		</dev/null >/dev/null 2>"$BENCH_TMP/$name.err" &
-	pid=$!
-	PIDS+=("$pid")
-	for ((i = 0; i < 200; i++)); do
-		[[ -s $pf ]] && break
-		kill -0 "$pid" 2>/dev/null || { echo "fake $name exited: $(cat "$BENCH_TMP/$name.err")" >&2; exit 1; }
-		sleep 0.05
-	done
-	[[ -s $pf ]] || { echo "fake $name: no port after 10 s" >&2; exit 1; }
-	printf -v "URL_$name" 'http://127.0.0.1:%s' "$(<"$pf")"
-}
-start_fake GPU0 --prefill-tps "$(fast "$P0")" --decode-tps "$(fast "$D0")" \
+bench_fake_as GPU0 --prefill-tps "$(fast "$P0")" --decode-tps "$(fast "$D0")" \
 	--num-ctx "$NUM_CTX" --ctx-length "$NUM_CTX" --set "{\"answer_words\":$W0}"
-start_fake GPU1 --prefill-tps "$(fast "$P1")" --decode-tps "$(fast "$D1")" \
+bench_fake_as GPU1 --prefill-tps "$(fast "$P1")" --decode-tps "$(fast "$D1")" \
 	--set "{\"answer_words\":$W1}"
 reset_fakes() {
 	curl -sS --fail -o /dev/null --data-binary '{}' "$URL_GPU0/_reset"
