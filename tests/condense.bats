@@ -10,6 +10,14 @@ load lib/common
 BIG=$CORPUS/mini-swe-agent__django__django-12125.json	# 189 messages, ~55K tokens
 SUMMARY_CACHE=$TESTS/lib/summary_cache.py
 
+# plant DIR < KEYS: a cache entry "PLANTED KEY" in DIR under each key.
+plant() {
+	local k
+	while read -r k; do
+		python3 "$SUMMARY_CACHE" put "$1" "$k" "PLANTED $k"
+	done
+}
+
 setup_file() {
 	fake_start GPU1
 }
@@ -295,9 +303,7 @@ make_log() {
 	# Planted under the version-2 keys, entries are read (the format is
 	# right): the helper is not asked, the spans hold them.
 	mkdir planted2 planted1
-	while read -r k; do
-		python3 "$SUMMARY_CACHE" put planted2 "$k" "PLANTED $k"
-	done <keys2
+	plant planted2 <keys2
 	fake_reset GPU1
 	run --separate-stderr llm-mapreduce --cache-dir planted2 <in
 	assert_success
@@ -305,9 +311,7 @@ make_log() {
 	[[ $output == *'PLANTED '* ]] || fail "the planted entries were not read"
 	# Planted under the version-1 keys, they are not: the helper is asked
 	# for every chunk, and the output is the first run's.
-	while read -r k; do
-		python3 "$SUMMARY_CACHE" put planted1 "$k" "PLANTED $k"
-	done <keys1
+	plant planted1 <keys1
 	fake_reset GPU1
 	run --separate-stderr llm-mapreduce --cache-dir planted1 <in
 	assert_success

@@ -7,13 +7,16 @@
 load lib/common
 
 TEMPLATES=$TESTS/templates
+# Debian's python3-jinja2 (make deps) is for Debian's own python3, whatever
+# python3 comes first in PATH.
+JINJA_PY=${JINJA_PY:-/usr/bin/python3}
 
 # render_all FILE...: render every FILE through every template; fail with
 # each template's errors ("TEMPLATE: FILE: message").
 render_all() {
 	local t out errs=()
 	for t in qwen2.5 qwen3 qwen3.5; do
-		out=$(python3 "$TESTS/lib/render_chat.py" "$TEMPLATES/$t.jinja" "$@" 2>&1) ||
+		out=$("$JINJA_PY" "$TESTS/lib/render_chat.py" "$TEMPLATES/$t.jinja" "$@" 2>&1) ||
 			errs+=("$(sed "s|^|$t: |" <<<"${out:-status $?}")")
 	done
 	((${#errs[@]} == 0)) || fail "$(printf '%s\n' "${errs[@]}")"
@@ -58,7 +61,7 @@ no_user_chat() {
 
 @test "control: a chat without a user message fails the strict template" {
 	no_user_chat >"$BATS_TEST_TMPDIR/chat.json"
-	run python3 "$TESTS/lib/render_chat.py" "$TEMPLATES/qwen3.5.jinja" "$BATS_TEST_TMPDIR/chat.json"
+	run "$JINJA_PY" "$TESTS/lib/render_chat.py" "$TEMPLATES/qwen3.5.jinja" "$BATS_TEST_TMPDIR/chat.json"
 	assert_failure 1
 	assert_output "$BATS_TEST_TMPDIR/chat.json: No user query found in messages."
 }
@@ -70,8 +73,8 @@ no_user_chat() {
 }
 
 @test "render_chat.py: usage errors exit 2" {
-	run python3 "$TESTS/lib/render_chat.py" "$TEMPLATES/qwen3.5.jinja"
+	run "$JINJA_PY" "$TESTS/lib/render_chat.py" "$TEMPLATES/qwen3.5.jinja"
 	assert_failure 2
-	run python3 "$TESTS/lib/render_chat.py" "$TEMPLATES/no-such.jinja" "$CORPUS/swe-agent__warmup.json"
+	run "$JINJA_PY" "$TESTS/lib/render_chat.py" "$TEMPLATES/no-such.jinja" "$CORPUS/swe-agent__warmup.json"
 	assert_failure 2
 }
