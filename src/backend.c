@@ -375,6 +375,8 @@ role_failure(const struct chat_xfer *x)
 	    (x->status == LR_BACKEND && x->http_status >= 500);
 }
 
+void (*backend_observer)(const struct chat_xfer *x);
+
 static void
 log_done(struct chat_xfer *x)
 {
@@ -405,6 +407,8 @@ log_done(struct chat_xfer *x)
 	    "prompt_tokens", 'i', (long)pe,
 	    "answer_tokens", 'i', (long)ev,
 	    (const char *)NULL);
+	if (x->status == 0 && backend_observer != NULL)
+		backend_observer(x);
 }
 
 int

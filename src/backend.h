@@ -36,6 +36,10 @@ struct chat_xfer {
 	size_t body_len;
 	struct stream_cb cb;		/* what to do with the reply */
 	int keep;			/* keep the whole answer in .stream */
+	const char *model;		/* the model asked, for the speeds */
+	long prefill_hint;		/* tokens the server is expected to
+					   prefill past its prompt cache;
+					   0: unknown */
 	/* Called once the transfer is over (after any failover). */
 	void (*on_done)(struct chat_xfer *x, void *ctx);
 	void *done_ctx;
@@ -52,6 +56,12 @@ struct chat_xfer {
 	/* Private. */
 	void *priv;
 };
+
+/*
+ * Called with every transfer that ended well, after its log line (the
+ * cost policy learns each server's speeds from it); NULL: none.
+ */
+extern void (*backend_observer)(const struct chat_xfer *x);
 
 /* The endpoint URL for a base URL and API kind. */
 char *backend_chat_url(const char *base, enum api_kind api);

@@ -296,3 +296,13 @@ cache_put(struct cache *c, const char *key, const char *data, size_t n)
 	free(tmp);
 	free(path);
 }
+
+void
+cache_server_key(const char *what, const char *url, const char *model,
+    char key[CACHE_KEY_LEN + 1])
+{
+	const char *parts[3] = { what, url, model };
+	size_t lens[3] = { strlen(what), strlen(url), strlen(model) };
+
+	cache_key(parts, lens, 3, key);
+}

@@ -42,6 +42,10 @@ void cache_close(struct cache *c);
 void cache_key(const char *const *parts, const size_t *lens, int n,
     char key[CACHE_KEY_LEN + 1]);
 
+/* The key of what a server (its base URL) says or shows of a model. */
+void cache_server_key(const char *what, const char *url, const char *model,
+    char key[CACHE_KEY_LEN + 1]);
+
 /* 1 and the entry appended to out on a hit, 0 on a miss. */
 int cache_get(struct cache *c, const char *key, struct buf *out);
 

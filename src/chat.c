@@ -399,3 +399,17 @@ chat_role(const struct chat *c, int i)
 	jv_free(r);
 	return s;
 }
+
+double
+chat_number(jv obj, const char *key)
+{
+	jv v;
+	double d;
+
+	if (jv_get_kind(obj) != JV_KIND_OBJECT)
+		return -1;
+	v = jv_object_get(jv_copy(obj), jv_string(key));
+	d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : -1;
+	jv_free(v);
+	return d;
+}

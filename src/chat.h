@@ -62,4 +62,7 @@ const char *chat_role(const struct chat *c, int i);
  */
 void chat_msg_text(jv msg, struct buf *out);
 
+/* Object obj's number at key, or -1 when it has none (obj is kept). */
+double chat_number(jv obj, const char *key);
+
 #endif

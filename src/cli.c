@@ -393,6 +393,9 @@ cli_route_option(int ch, char *arg, struct cli_settings *s,
 	case OPT_A_MAX:
 		cli_setting(s, "a_max", arg, "--a-max");
 		return 1;
+	case OPT_POLICY:
+		cli_setting(s, "policy", arg, "--policy");
+		return 1;
 	case OPT_BANDS:
 		if (strcmp(arg, "estimate") == 0)
 			ro->bands_server = 0;

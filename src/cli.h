@@ -25,7 +25,7 @@ enum {
 	OPT_CHUNK_TARGET, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX,
 	OPT_GPU0_URL, OPT_GPU1_URL, OPT_HELPER_MODEL, OPT_SET, OPT_A_MAX,
 	OPT_B_MAX, OPT_PRINT_CONFIG, OPT_SUMMARY_ONLY, OPT_ON_OVERFLOW,
-	OPT_BANDS,
+	OPT_BANDS, OPT_POLICY,
 	OPT_CMD_BASE = 300	/* a binary's own long-only options */
 };
 
@@ -81,6 +81,7 @@ enum {
 	{ "a-max", required_argument, NULL, OPT_A_MAX }, \
 	{ "on-overflow", required_argument, NULL, OPT_ON_OVERFLOW }, \
 	{ "bands", required_argument, NULL, OPT_BANDS }, \
+	{ "policy", required_argument, NULL, OPT_POLICY }, \
 	{ "b-max", required_argument, NULL, OPT_B_MAX }, \
 	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG }
 
@@ -99,7 +100,9 @@ enum {
 "                          condensed: refuse (default, status 3) or direct\n" \
 "                          (sent unchanged, with a warning)\n" \
 "      --bands UNITS       the thresholds judge the estimate (default) or\n" \
-"                          server: the tokens GPU0 counts, once learned\n"
+"                          server: the tokens GPU0 counts, once learned\n" \
+"      --policy POLICY     thresholds (default) or cost: condense when the\n" \
+"                          chat does not fit or the answer comes sooner\n"
 
 /* Help lines for the shared options, for each binary's --help. */
 #define CLI_COMMON_HELP \

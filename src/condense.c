@@ -464,6 +464,7 @@ ask_helper(const struct chat *c, const struct split *s,
 	    t.p + from, t.len - from, o->target, &body);
 	memset(&x, 0, sizeof(x));
 	x.role = helper;
+	x.model = o->model != NULL ? o->model : helper->model;
 	x.body = body.p;
 	x.body_len = body.len;
 	x.keep = 1;

@@ -10,7 +10,7 @@
 #include "config.h"
 
 enum cfg_type { T_URL, T_STR, T_API, T_TOKENS, T_MS, T_LISTEN, T_SIZE, T_BOOL,
-    T_PATH, T_SLOTS };
+    T_PATH, T_SLOTS, T_RATE, T_POLICY, T_PERCENT };
 
 /* A role's parallel setting: requests its server serves at once. */
 #define PARALLEL_MAX 1000
@@ -33,6 +33,8 @@ static const struct setting settings[] = {
 	{ "gpu0_timeout", NULL, T_MS, GPU0, "0" },
 	{ "gpu0_num_ctx", NULL, T_TOKENS, GPU0, "0" },
 	{ "gpu0_parallel", NULL, T_SLOTS, GPU0, "1" },
+	{ "gpu0_prefill_tps", NULL, T_RATE, GPU0, "2000" },
+	{ "gpu0_decode_tps", NULL, T_RATE, GPU0, "50" },
 	{ "gpu1_url", "LLM_GPU1_URL", T_URL, GPU1, "http://127.0.0.1:11435" },
 	{ "gpu1_model", "LLM_GPU1_MODEL", T_STR, GPU1, "qwen3:1.7b" },
 	{ "gpu1_api", "LLM_GPU1_API", T_API, GPU1, "ollama" },
@@ -42,8 +44,11 @@ static const struct setting settings[] = {
 	{ "gpu1_timeout", NULL, T_MS, GPU1, "0" },
 	{ "gpu1_num_ctx", NULL, T_TOKENS, GPU1, "8192" },
 	{ "gpu1_parallel", NULL, T_SLOTS, GPU1, "1" },
+	{ "gpu1_prefill_tps", NULL, T_RATE, GPU1, "600" },
+	{ "gpu1_decode_tps", NULL, T_RATE, GPU1, "30" },
 	{ "a_max", "LLM_ROUTE_A_MAX", T_TOKENS, -1, "2000" },
 	{ "b_max", "LLM_ROUTE_B_MAX", T_TOKENS, -1, "6000" },
+	{ "policy", "LLM_ROUTE_POLICY", T_POLICY, -1, "thresholds" },
 	{ "serve_listen", "LLM_SERVE_LISTEN", T_LISTEN, -1, "127.0.0.1:8512" },
 	{ "serve_token_file", NULL, T_PATH, -1, "" },
 	{ "serve_max_body", NULL, T_SIZE, -1, "64M" },
@@ -51,6 +56,7 @@ static const struct setting settings[] = {
 	{ "serve_keepalive", NULL, T_MS, -1, "10" },
 	{ "serve_drain", NULL, T_MS, -1, "10" },
 	{ "serve_prefetch", NULL, T_BOOL, -1, "on" },
+	{ "serve_prepare", NULL, T_PERCENT, -1, "50" },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -210,11 +216,24 @@ check_url(const char *p, const char *q)
 	return NULL;
 }
 
+/* A speed in tokens per second: 0 when good. */
+static int
+parse_rate(const char *val, double *d)
+{
+	char *end;
+
+	errno = 0;
+	*d = strtod(val, &end);
+	return end == val || *end != '\0' || errno != 0 || !(*d >= 0.1) ||
+	    *d > 1e7 ? -1 : 0;
+}
+
 /* Check a value of the setting's type; NULL when good, else why. */
 static const char *
 check_value(const struct setting *s, const char *val)
 {
 	const char *why = NULL, *p, *q;
+	double d;
 	long l;
 	size_t z;
 
@@ -259,6 +278,18 @@ check_value(const struct setting *s, const char *val)
 	case T_SLOTS:
 		if (lr_parse_long(val, 1, PARALLEL_MAX, &l, &why) != 0)
 			return "not a number from 1 to 1000";
+		return NULL;
+	case T_RATE:
+		return parse_rate(val, &d) != 0 ?
+		    "not a number of tokens per second from 0.1 to 10000000" :
+		    NULL;
+	case T_POLICY:
+		if (strcmp(val, "thresholds") == 0 || strcmp(val, "cost") == 0)
+			return NULL;
+		return "not 'thresholds' or 'cost'";
+	case T_PERCENT:
+		if (lr_parse_long(val, 0, 100, &l, &why) != 0)
+			return "not a number from 0 to 100";
 		return NULL;
 	}
 	return NULL;
@@ -445,6 +476,18 @@ resolve(struct config *c, struct lr_err *e)
 		case T_SLOTS:
 			(void)lr_parse_long(v, 1, PARALLEL_MAX, &r->parallel,
 			    &why);
+			break;
+		case T_RATE:
+			(void)parse_rate(v, strcmp(k, "prefill_tps") == 0 ?
+			    &r->prefill_tps : &r->decode_tps);
+			break;
+		case T_POLICY:
+			c->policy = strcmp(v, "cost") == 0 ? POLICY_COST :
+			    POLICY_THRESHOLDS;
+			break;
+		case T_PERCENT:
+			(void)lr_parse_long(v, 0, 100, &l, &why);
+			c->serve.prepare_pct = (int)l;
 			break;
 		case T_MS:
 			(void)lr_parse_ms(v, &l, &why);

@@ -35,9 +35,13 @@ struct role {
 	long parallel;			/* requests the server serves at once
 					   (its OLLAMA_NUM_PARALLEL): at most
 					   this many are sent it at once */
+	double prefill_tps, decode_tps;	/* speeds assumed until measured */
 };
 
-#define CONFIG_NSETTINGS 27	/* rows of the table in config.c */
+/* How llm-route and llm-serve choose a strategy (SPEC section 4). */
+enum policy { POLICY_THRESHOLDS, POLICY_COST };
+
+#define CONFIG_NSETTINGS 33	/* rows of the table in config.c */
 
 #define SERVE_MAX_LISTEN 8
 
@@ -50,12 +54,16 @@ struct serve_cfg {
 	long keepalive_ms;		/* an empty chunk this often */
 	long drain_ms;			/* SIGTERM: streams may finish */
 	int prefetch;			/* background condensing */
+	int prepare_pct;		/* with the cost policy, condense in
+					   the background from this share of
+					   GPU0's window on */
 	const char *token_file;		/* bearer token file, or "" */
 };
 
 struct config {
 	struct role role[NROLES];
 	long a_max, b_max;
+	enum policy policy;
 	struct serve_cfg serve;
 	char *path;		/* the config file read, or NULL */
 	/* Each setting as text, and where it came from. */

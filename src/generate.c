@@ -297,16 +297,6 @@ final_object(const struct gen *g, jv final, const char *content)
 	return o;
 }
 
-static double
-num(jv obj, const char *k)
-{
-	jv v = jv_object_get(jv_copy(obj), jv_string(k));
-	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : -1;
-
-	jv_free(v);
-	return d;
-}
-
 static void
 log_stats(const struct chat_xfer *x)
 {
@@ -315,14 +305,14 @@ log_stats(const struct chat_xfer *x)
 
 	if (jv_get_kind(f) != JV_KIND_OBJECT)
 		return;
-	ev = num(f, "eval_count");
-	ed = num(f, "eval_duration");
+	ev = chat_number(f, "eval_count");
+	ed = chat_number(f, "eval_duration");
 	log_event(LOG_INFO, "stats", "role", 's', x->role->name,
-	    "prompt_eval_count", 'i', (long)num(f, "prompt_eval_count"),
+	    "prompt_eval_count", 'i', (long)chat_number(f, "prompt_eval_count"),
 	    "eval_count", 'i', (long)ev,
-	    "total_ms", 'f', num(f, "total_duration") / 1e6,
-	    "load_ms", 'f', num(f, "load_duration") / 1e6,
-	    "prompt_eval_ms", 'f', num(f, "prompt_eval_duration") / 1e6,
+	    "total_ms", 'f', chat_number(f, "total_duration") / 1e6,
+	    "load_ms", 'f', chat_number(f, "load_duration") / 1e6,
+	    "prompt_eval_ms", 'f', chat_number(f, "prompt_eval_duration") / 1e6,
 	    "eval_ms", 'f', ed / 1e6,
 	    "tokens_per_s", 'f', ev > 0 && ed > 0 ? ev / (ed / 1e9) : 0.0,
 	    (const char *)NULL);
@@ -403,6 +393,8 @@ generate(const struct chat *c, const struct role *r,
 
 	memset(&x, 0, sizeof(x));
 	x.role = r;
+	x.model = g.model;
+	x.prefill_hint = o->prefill_hint;
 	x.body = body.p;
 	x.body_len = body.len;
 	x.cb.ctx = &g;
@@ -427,7 +419,7 @@ generate(const struct chat *c, const struct role *r,
 	o->prompt_eval_count = -1;
 	if (st == 0) {
 		log_stats(&x);
-		o->prompt_eval_count = (long)num(x.stream.final,
+		o->prompt_eval_count = (long)chat_number(x.stream.final,
 		    "prompt_eval_count");
 	}
 	if (o->no_stream && st == 0) {
@@ -443,6 +435,7 @@ generate(const struct chat *c, const struct role *r,
 	if (st != 0 && e != NULL)
 		*e = x.err;
 	o->http_status = x.http_status;
+	o->ms_first = x.ms_first;
 	backend_xfer_free(&x);
 	buf_free(&g.hold);
 	buf_free(&g.pend);

@@ -25,8 +25,12 @@ struct gen_opts {
 	const char *model;	/* --model: overrides the request's */
 	long num_ctx;		/* options.num_ctx to send, if > 0; else the
 				   role's, if > 0 */
+	long prefill_hint;	/* tokens GPU0 is expected to prefill past
+				   its prompt cache (its speed is learned
+				   from them); 0: unknown */
 	long prompt_eval_count;	/* out: from the final stats, or -1 */
 	long http_status;	/* out: the server's HTTP status, or 0 */
+	double ms_first;	/* out: to the server's first byte */
 };
 
 /*

@@ -10,7 +10,7 @@
 #include "log.h"
 #include "util.h"
 
-static int verbose, as_json;
+static int verbose, as_json, muted;
 
 void
 log_setup(int v, int json)
@@ -22,7 +22,13 @@ log_setup(int v, int json)
 int
 log_enabled(void)
 {
-	return verbose || as_json;
+	return (verbose || as_json) && !muted;
+}
+
+void
+log_mute(int on)
+{
+	muted = on;
 }
 
 /* A string as a JSON string or a logfmt value (quoted when needed). */

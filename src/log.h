@@ -14,6 +14,9 @@ enum log_level { LOG_INFO, LOG_WARN };
 void log_setup(int verbose, int json);
 int log_enabled(void);
 
+/* Leave out every log line while on (a prediction's trial run). */
+void log_mute(int on);
+
 /*
  * log_event(level, event, key, type, value, ..., NULL): type 's' takes a
  * const char *, 'i' a long, 'f' a double (milliseconds, printed with one

@@ -515,11 +515,21 @@ summarize_all(struct buf *texts, int n, size_t target,
 			cached[i] = 1;
 			continue;
 		}
+		if (o->plan != NULL) {	/* a trial: counted, not asked */
+			o->plan->calls++;
+			o->plan->tokens_in += est_text_tokens(texts[i].p,
+			    texts[i].len, o->c.method);
+			o->plan->tokens_out += target;
+			failed[i] = 1;
+			memset(&errs[i], 0, sizeof(errs[i]));
+			continue;
+		}
 		memset(&xv[m], 0, sizeof(xv[m]));
 		memset(&bodies[m], 0, sizeof(bodies[m]));
 		condense_request(helper, model, texts[i].p, texts[i].len,
 		    target, &bodies[m]);
 		xv[m].role = helper;
+		xv[m].model = model;
 		xv[m].body = bodies[m].p;
 		xv[m].body_len = bodies[m].len;
 		xv[m].keep = 1;
@@ -861,9 +871,10 @@ summarize_rank(const struct chat *c, struct plan *p, int rank,
 
 		*hits += cached[i];
 		x->how = cached[i] ? "cache" : "helper";
-		if (failed[i] && (st = on_failed(&errs[i], o, e)) != 0)
+		if (failed[i] && o->plan == NULL &&
+		    (st = on_failed(&errs[i], o, e)) != 0)
 			break;
-		if (failed[i] && (*nfailed)++ == 0)
+		if (failed[i] && o->plan == NULL && (*nfailed)++ == 0)
 			*first = errs[i];
 		if (failed[i] || o->c.extractive) {
 			x->how = "extractive";
@@ -1137,7 +1148,8 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	    out, res)) {
 		for (i = 0; i < p.nspans; i++)
 			condense_log_dropped(&p.v[p.spans[i]].it);
-		if (c->shape == CHAT_TEXT) {	/* where this run ended */
+		/* Where this run ended (a trial's leaves no mark). */
+		if (c->shape == CHAT_TEXT && o->plan == NULL) {
 			const struct chunk *k = closed[n - 1];
 			const struct piece *q = &k->v[k->n - 1];
 

@@ -28,6 +28,13 @@
 #define MR_SWITCH	3	/* closed chunks go into the block this
 				   many at a time */
 
+/* What a run would ask the helper for (mr_opts.plan). */
+struct mr_plan {
+	int calls;		/* summaries not in the cache */
+	size_t tokens_in;	/* the texts they summarize */
+	size_t tokens_out;	/* the summaries, at their targets */
+};
+
 struct mr_opts {
 	struct condense_opts c;	/* c.target: the whole block;
 				   c.preserve: per span */
@@ -43,6 +50,10 @@ struct mr_opts {
 				   summaries and stop (llm-serve's
 				   background condensing); out is left
 				   empty */
+	struct mr_plan *plan;	/* set: ask the helper nothing, count in
+				   *plan what it would be asked, and put
+				   the model-free summary where one is
+				   missing (the cost policy's trial) */
 };
 
 void mr_opts_init(struct mr_opts *o);

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "measure.h"
+#include "policy.h"
 #include "request.h"
 #include "route.h"
 
@@ -46,17 +47,6 @@ gpu0_gone(int st)
 	return st == LR_UNREACHABLE || st == LR_TIMEOUT || st > 128;
 }
 
-/* A key of the cache for what a server says of a model. */
-static void
-model_key(const char *what, const struct role *r, const char *model,
-    char key[CACHE_KEY_LEN + 1])
-{
-	const char *parts[3] = { what, r->urls[0], model };
-	size_t lens[3] = { strlen(what), strlen(r->urls[0]), strlen(model) };
-
-	cache_key(parts, lens, 3, key);
-}
-
 long
 route_model_window(const struct role *r, const char *model,
     struct cache *cache, int ask, const char **from, struct lr_err *e)
@@ -69,7 +59,7 @@ route_model_window(const struct role *r, const char *model,
 	*from = "unknown";
 	if (r->api != API_OLLAMA || r->nurls == 0)
 		return 0;
-	model_key("context_length", r, model, key);
+	cache_server_key("context_length", r->urls[0], model, key);
 	if (cache != NULL && cache_get(cache, key, &b)) {
 		n = strtol(buf_str(&b), NULL, 10);
 		buf_free(&b);
@@ -168,7 +158,7 @@ ratio_load(const struct role *g0, const char *model, struct cache *cache,
 	q->n = 0;
 	if (g0->nurls == 0)
 		return;
-	model_key("token_ratio", g0, model, q->key);
+	cache_server_key("token_ratio", g0->urls[0], model, q->key);
 	if (cache_get(cache, q->key, &b) &&
 	    sscanf(buf_str(&b), "%lf %d", &r, &n) == 2 &&
 	    r >= ROUTE_RATIO_MIN && r <= ROUTE_RATIO_MAX && n > 0) {
@@ -227,27 +217,352 @@ band_tokens(const struct route_opts *o, const struct ratio *q, size_t t)
 	return o->bands_server && q->n > 0 ? server_tokens(q, t) : t;
 }
 
-static int
-dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
-    const struct route_opts *o, struct cache *cache, FILE *out)
+/*
+ * What condensing with b (keep_last messages at the end) leaves
+ * verbatim: the leading system messages, the task (when it is small
+ * enough to stay) and the tail, in tokens; *head gets those of them
+ * that open the chat (its system messages and the task after them).
+ */
+static size_t
+verbatim_tokens(const struct chat *c, const struct condense_opts *o,
+    int keep_last, size_t *head)
 {
-	const struct role *g0 = &cfg->role[GPU0], *g1 = &cfg->role[GPU1];
+	struct condense_opts b = *o;
+	struct msg_size sz;
+	struct split sp;
+	size_t t = 0;
+	int i, opening = 1;
+
+	b.keep_last = keep_last;
+	condense_split(c, &b, &sp);
+	*head = 0;
+	for (i = 0; i < sp.n; i++) {
+		jv m;
+
+		if (i >= sp.sys_end && i < sp.tail && i != sp.task) {
+			opening = 0;
+			continue;
+		}
+		m = jv_array_get(jv_copy(c->messages), i);
+		measure_message(m, o->method, &sz);
+		jv_free(m);
+		t += sz.tokens;
+		if (opening && i < sp.tail)
+			*head += sz.tokens;
+	}
+	return t;
+}
+
+/* What no condensing can take away, in tokens. */
+static size_t
+verbatim_floor(const struct chat *c, const struct route_opts *o)
+{
+	size_t head;
+
+	return verbatim_tokens(c, &o->b, 1, &head);
+}
+
+/* Does a prompt of tokens, with the answer's reserve, fit window fit? */
+static int
+fits(size_t tokens, size_t reserve, long fit)
+{
+	return fit <= 0 || tokens + reserve <= (size_t)fit;
+}
+
+/*
+ * The helper as condensing will use it: its window lowered to what its
+ * server says its model holds, asked only with ask (else from the
+ * cache).
+ */
+static void
+helper_role(const struct config *cfg, const struct route_opts *o,
+    struct cache *cache, int ask, struct role *g1)
+{
+	const char *model, *from;
+	struct lr_err e;
+	long n;
+
+	*g1 = cfg->role[GPU1];
+	if (o->b.extractive)
+		return;
+	model = o->b.model != NULL ? o->b.model : g1->model;
+	if (ask) {
+		route_helper_window(g1, model, cache);
+		return;
+	}
+	n = route_model_window(g1, model, cache, 0, &from, &e);
+	if (n > 0 && (g1->num_ctx <= 0 || n < g1->num_ctx))
+		g1->num_ctx = n;
+}
+
+/*
+ * Strategy C tried through the cache alone, nothing asked: what it
+ * would ask the helper (*pl), and the chat it would send GPU0 (*c2,
+ * the model-free summary standing in for what is not cached).  Returns
+ * 1 with c2 to free, or 0 when C would leave the chat as it is.
+ */
+static int
+mapreduce_trial(const struct chat *c, const char *raw, size_t rawlen,
+    const struct role *g1, const struct route_opts *o, struct cache *cache,
+    struct mr_plan *pl, struct chat *c2)
+{
+	struct condense_result res;
+	struct buf out = BUF_INIT;
+	struct mr_opts mo = o->mr;
+	struct lr_err e;
+	int hits = cache->hits, misses = cache->misses, st, ok = 0;
+
+	memset(pl, 0, sizeof(*pl));
+	mo.plan = pl;
+	mo.progress = 0;
+	mo.dry_run = 0;
+	mo.map_only = 0;
+	log_mute(1);
+	st = mapreduce(c, raw, rawlen, g1, &mo, cache, &out, &res, &e);
+	log_mute(0);
+	cache->hits = hits;	/* a trial is not a use */
+	cache->misses = misses;
+	if (st == 0 && res.how != NULL && strcmp(res.how, "mapreduce") == 0) {
+		if (chat_parse(out.p, out.len, c->shape == CHAT_TEXT, c2,
+		    &e) == 0)
+			ok = 1;
+		else
+			chat_free(c2);
+	}
+	buf_free(&out);
+	return ok;
+}
+
+/* The cost policy's candidates for one request, and its pick. */
+struct choice {
+	struct candidate v[3];
+	enum strategy strat[3];
+	int pick;		/* -1: none fits */
+	struct speed g0, g1;
+	int jobs;
+};
+
+/*
+ * The time to GPU0's first answer token of each way to answer chat c:
+ * direct; B, the helper reading the whole middle; and C with what the
+ * cache holds.  GPU0 prefills what its prompt cache lacks (the memo of
+ * its last prompt); a helper that is down costs nothing with the
+ * model-free fallback, and rules B and C out with the others.
+ */
+static void
+choose(const struct chat *c, const char *raw, size_t rawlen,
+    const struct config *cfg, const struct route_opts *o,
+    const struct role *g1, struct cache *cache, const struct ratio *q,
+    const char *model, long fit, size_t reserve, struct choice *ch)
+{
+	const struct role *g0 = &cfg->role[GPU0];
+	int helper = !o->b.extractive && !backend_role_down(g1, NULL);
+	int lost = !o->b.extractive && !helper &&
+	    o->b.on_failure != FAIL_EXTRACTIVE;
+	size_t tokens = measure_tokens(c, o->method), kept, head, verb;
+	struct prompt_memo m;
+	struct candidate *k;
+	struct mr_plan pl;
+	struct chat c2;
+
+	memset(ch, 0, sizeof(*ch));
+	speed_get(g0, model, cache, &ch->g0);
+	speed_get(g1, o->b.model != NULL ? o->b.model : g1->model, cache,
+	    &ch->g1);
+	ch->jobs = o->mr.jobs;
+	if (g1->parallel > 0 && ch->jobs > g1->parallel)
+		ch->jobs = (int)g1->parallel;
+	prompt_memo_get(g0, model, cache, &m);
+
+	k = &ch->v[0];
+	ch->strat[0] = STRAT_DIRECT;
+	k->name = "direct";
+	(void)prompt_memo_new(&m, c, o->method, &kept);
+	k->tokens = server_tokens(q, tokens);
+	k->kept = server_tokens(q, kept);
+	k->fits = fits(k->tokens, reserve, fit);
+
+	k = &ch->v[1];
+	ch->strat[1] = STRAT_SUMMARIZE;
+	k->name = "summarize";
+	verb = verbatim_tokens(c, &o->b, o->b.keep_last, &head);
+	k->tokens = server_tokens(q, verb + o->b.target);
+	k->kept = server_tokens(q, kept < head ? kept : head);
+	if (helper) {
+		k->helper_calls = 1;
+		k->helper_in = tokens > verb ? tokens - verb : 0;
+		k->helper_out = o->b.target;
+	}
+	/* B is no candidate when the helper could read only the newest
+	 * part of the middle: the rest would be lost, not condensed. */
+	k->fits = tokens > verb + o->b.target && !lost &&
+	    (g1->num_ctx <= 0 || tokens - verb + o->b.target + 400 <=
+	    (size_t)g1->num_ctx) && fits(k->tokens, reserve, fit);
+
+	k = &ch->v[2];
+	ch->strat[2] = STRAT_MAPREDUCE;
+	k->name = "mapreduce";
+	if (mapreduce_trial(c, raw, rawlen, g1, o, cache, &pl, &c2)) {
+		(void)prompt_memo_new(&m, &c2, o->method, &kept);
+		k->tokens = server_tokens(q, measure_tokens(&c2, o->method));
+		k->kept = server_tokens(q, kept);
+		if (helper) {
+			k->helper_calls = pl.calls;
+			k->helper_in = pl.tokens_in;
+			k->helper_out = pl.tokens_out;
+		}
+		k->fits = !(lost && pl.calls > 0) &&
+		    fits(k->tokens, reserve, fit);
+		chat_free(&c2);
+	}
+	for (k = ch->v; k < ch->v + 3; k++)
+		k->prefill = k->tokens > k->kept ? k->tokens - k->kept : 0;
+	ch->pick = policy_pick(ch->v, 3, &ch->g0, &ch->g1, ch->jobs);
+	prompt_memo_free(&m);
+}
+
+/* The candidates, for --explain. */
+static jv
+choice_json(const struct choice *ch)
+{
+	jv a = jv_array(), v;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		const struct candidate *k = &ch->v[i];
+
+		v = jv_object_set(jv_object(), jv_string("strategy"),
+		    jv_string(k->name));
+		v = jv_object_set(v, jv_string("fits"), jv_bool(k->fits));
+		v = jv_object_set(v, jv_string("gpu0_tokens"),
+		    jv_number((double)k->tokens));
+		v = jv_object_set(v, jv_string("gpu0_prefill"),
+		    jv_number((double)k->prefill));
+		v = jv_object_set(v, jv_string("helper_requests"),
+		    jv_number(k->helper_calls));
+		v = jv_object_set(v, jv_string("helper_tokens"),
+		    jv_number((double)k->helper_in));
+		v = jv_object_set(v, jv_string("predicted_ms"),
+		    jv_number((double)(long)(k->ms + 0.5)));
+		a = jv_array_append(a, v);
+	}
+	return a;
+}
+
+static void
+log_choice(const struct choice *ch)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		log_event(LOG_INFO, "candidate", "strategy", 's',
+		    ch->v[i].name, "fits", 's', ch->v[i].fits ? "yes" : "no",
+		    "gpu0_tokens", 'i', (long)ch->v[i].tokens,
+		    "gpu0_prefill", 'i', (long)ch->v[i].prefill,
+		    "helper_requests", 'i', (long)ch->v[i].helper_calls,
+		    "helper_tokens", 'i', (long)ch->v[i].helper_in,
+		    "predicted_ms", 'f', ch->v[i].ms, (const char *)NULL);
+	log_event(LOG_INFO, "policy", "policy", 's', "cost",
+	    "strategy", 's', ch->pick >= 0 ? ch->v[ch->pick].name : "none",
+	    "predicted_ms", 'f', ch->pick >= 0 ? ch->v[ch->pick].ms : -1.0,
+	    (const char *)NULL);
+}
+
+/* A server's speeds, for --explain. */
+static jv
+speed_json(jv v, const struct speed *s)
+{
+	v = jv_object_set(v, jv_string("prefill_tps"),
+	    jv_number((double)(long)(s->prefill * 10 + 0.5) / 10));
+	v = jv_object_set(v, jv_string("decode_tps"),
+	    jv_number((double)(long)(s->decode * 10 + 0.5) / 10));
+	v = jv_object_set(v, jv_string("speeds_from"), jv_string(
+	    s->nprefill > 0 || s->ndecode > 0 ? "measured" : "configuration"));
+	v = jv_object_set(v, jv_string("speed_answers"),
+	    jv_number(s->nprefill > s->ndecode ? s->nprefill : s->ndecode));
+	return jv_object_set(v, jv_string("load_ms"),
+	    jv_number((double)(long)(s->load_ms * 10 + 0.5) / 10));
+}
+
+/*
+ * Room for the answer: the request's num_predict, or the default for
+ * none, -1 (no limit) or -2 (fill the context); at most half the window.
+ */
+static size_t
+answer_reserve(const struct chat *c, long fit)
+{
+	size_t reserve = (size_t)request_option(c, "num_predict");
+
+	if (reserve == 0)
+		reserve = ROUTE_ANSWER_RESERVE;
+	if (fit > 0 && reserve > (size_t)fit / 2)
+		reserve = (size_t)fit / 2;
+	return reserve;
+}
+
+/*
+ * The strategy for chat c, s by the thresholds: with the cost policy
+ * the candidates' fastest (ch filled; s when none fits); with the
+ * thresholds s, but a band-B chat whose map-reduction the cache holds
+ * whole is map-reduced, which asks the helper nothing.
+ */
+static enum strategy
+decide(const struct chat *c, const char *raw, size_t rawlen,
+    const struct config *cfg, const struct route_opts *o,
+    const struct role *g1, struct cache *cache, const struct ratio *q,
+    const char *model, long fit, enum strategy s, struct choice *ch)
+{
+	struct mr_plan pl;
+	struct chat c2;
+
+	if (cfg->policy == POLICY_COST) {
+		choose(c, raw, rawlen, cfg, o, g1, cache, q, model, fit,
+		    answer_reserve(c, fit), ch);
+		return ch->pick >= 0 ? ch->strat[ch->pick] : s;
+	}
+	if (s != STRAT_SUMMARIZE || o->b.extractive ||
+	    !mapreduce_trial(c, raw, rawlen, g1, o, cache, &pl, &c2))
+		return s;
+	chat_free(&c2);
+	if (pl.calls > 0)
+		return s;
+	log_event(LOG_INFO, "band", "strategy", 's', "mapreduce", "was", 's',
+	    "summarize", "why", 's', "its summaries are all in the cache",
+	    (const char *)NULL);
+	return STRAT_MAPREDUCE;
+}
+
+static int
+dry_run(const struct chat *c, const char *raw, size_t rawlen,
+    const struct config *cfg, const struct route_opts *o, struct cache *cache,
+    FILE *out)
+{
+	const struct role *g0 = &cfg->role[GPU0];
 	const char *model = request_model(c, g0, o->gen.model), *from;
 	struct lr_err e;
 	long ctx = context_window(c, g0, model, o->fixed_num_ctx, cache, 0,
 	    &from, &e);
+	struct choice ch;
+	struct speed sp;
+	struct role g1;
 	struct ratio q;
 	size_t tokens = measure_tokens(c, o->method);
+	enum strategy s;
 	jv r, v;
 
 	ratio_load(g0, model, cache, &q);
+	helper_role(cfg, o, cache, 0, &g1);
+	s = strategy_pick(band_tokens(o, &q, tokens), cfg->a_max, cfg->b_max);
+	s = decide(c, raw, rawlen, cfg, o, &g1, cache, &q, model, ctx, s, &ch);
 	r = measure_report(c, o->method, cfg->a_max, cfg->b_max, rawlen, 0);
-	if (o->bands_server)
-		r = jv_object_set(r, jv_string("strategy"), jv_string(
-		    strategy_name(strategy_pick(band_tokens(o, &q, tokens),
-		    cfg->a_max, cfg->b_max))));
+	r = jv_object_set(r, jv_string("strategy"),
+	    jv_string(strategy_name(s)));
 	r = jv_object_set(r, jv_string("bands"), jv_string(o->bands_server ?
 	    "server" : "estimate"));
+	r = jv_object_set(r, jv_string("policy"), jv_string(
+	    cfg->policy == POLICY_COST ? "cost" : "thresholds"));
+	if (cfg->policy == POLICY_COST)
+		r = jv_object_set(r, jv_string("candidates"), choice_json(&ch));
 	v = jv_object_set(jv_object(), jv_string("url"),
 	    jv_string(g0->urls[0]));
 	v = jv_object_set(v, jv_string("model"), jv_string(model));
@@ -260,12 +575,14 @@ dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
 	    jv_number(q.n));
 	v = jv_object_set(v, jv_string("tokens"), jv_number((double)
 	    server_tokens(&q, tokens)));
-	r = jv_object_set(r, jv_string("gpu0"), v);
+	speed_get(g0, model, cache, &sp);
+	r = jv_object_set(r, jv_string("gpu0"), speed_json(v, &sp));
 	v = jv_object_set(jv_object(), jv_string("url"),
-	    jv_string(g1->urls[0]));
+	    jv_string(g1.urls[0]));
 	v = jv_object_set(v, jv_string("model"), jv_string(
-	    o->b.model != NULL ? o->b.model : g1->model));
-	r = jv_object_set(r, jv_string("gpu1"), v);
+	    o->b.model != NULL ? o->b.model : g1.model));
+	speed_get(&g1, o->b.model != NULL ? o->b.model : g1.model, cache, &sp);
+	r = jv_object_set(r, jv_string("gpu1"), speed_json(v, &sp));
 	v = jv_dump_string(r, JV_PRINT_PRETTY | JV_PRINT_INDENT_FLAGS(2));
 	fprintf(out, "%s\n", jv_string_value(v));
 	jv_free(v);
@@ -296,35 +613,6 @@ harder(struct route_opts *h, const struct route_opts *o, int k)
 	if (h->mr.c.keep_last > (k > 1 ? 1 : 2))
 		h->mr.c.keep_last = k > 1 ? 1 : 2;
 	h->mr.close_last = 1;
-}
-
-/*
- * What no condensing can take away: the leading system messages, the
- * task (when it is small enough to stay) and the shortest tail, in
- * tokens.
- */
-static size_t
-verbatim_floor(const struct chat *c, const struct route_opts *o)
-{
-	struct condense_opts b = o->b;
-	struct msg_size sz;
-	struct split sp;
-	size_t t = 0;
-	int i;
-
-	b.keep_last = 1;
-	condense_split(c, &b, &sp);
-	for (i = 0; i < sp.n; i++) {
-		jv m;
-
-		if (i >= sp.sys_end && i < sp.tail && i != sp.task)
-			continue;
-		m = jv_array_get(jv_copy(c->messages), i);
-		measure_message(m, o->method, &sz);
-		jv_free(m);
-		t += sz.tokens;
-	}
-	return t;
 }
 
 /*
@@ -376,13 +664,17 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	struct chat c2;
 	const struct chat *use = NULL;
 	enum strategy s;
-	size_t tokens, need = 0, reserve, sent = 0;
+	size_t tokens, need = 0, reserve, sent = 0, kept;
 	const char *model, *from;
 	struct ratio q;
+	struct choice ch;
+	struct prompt_memo m;
 	long ctx, fit, n, pec;
-	double t0;
-	int k, st = 0, direct = 0;
+	double t0, t_start, t_gen;
+	int k, st = 0, direct = 0, decided = 0;
 
+	speed_watch(cache);	/* every answer teaches its server's speed */
+	t_start = lr_now_ms();
 	tokens = measure_tokens(c, o->method);
 	model = request_model(c, g0, o->gen.model);
 	ratio_load(g0, model, cache, &q);
@@ -391,14 +683,14 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	    "a_max", 'i', cfg->a_max, "b_max", 'i', cfg->b_max,
 	    "strategy", 's', strategy_name(s), (const char *)NULL);
 	if (o->dry_run)
-		return dry_run(c, rawlen, cfg, o, cache, out);
+		return dry_run(c, raw, rawlen, cfg, o, cache, out);
 	ctx = context_window(c, g0, model, o->serve ? o->fixed_num_ctx : 0,
 	    cache, 1, &from, e);
 	if (e->status != 0)
 		return e->status;	/* GPU0 is not there: before any work */
 	/* Not asked: is GPU0 there at all, before GPU1 works for it? */
-	if (s != STRAT_DIRECT && !o->serve && strcmp(from, "/api/show") != 0 &&
-	    (st = backend_probe(g0, e)) != 0)
+	if ((s != STRAT_DIRECT || cfg->policy == POLICY_COST) && !o->serve &&
+	    strcmp(from, "/api/show") != 0 && (st = backend_probe(g0, e)) != 0)
 		return st;
 	/* The window the chat must fit: a client's smaller one narrows it. */
 	fit = ctx;
@@ -411,14 +703,7 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	o->info.num_ctx = ctx;
 	o->info.num_ctx_from = from;
 	o->info.model = model;
-	/* Room for the answer: the request's num_predict, or the default
-	 * for none, -1 (no limit) or -2 (fill the context); at most half
-	 * the window. */
-	reserve = (size_t)request_option(c, "num_predict");
-	if (reserve == 0)
-		reserve = ROUTE_ANSWER_RESERVE;
-	if (fit > 0 && reserve > (size_t)fit / 2)
-		reserve = (size_t)fit / 2;
+	reserve = answer_reserve(c, fit);
 	/* The task stays unless it alone takes half of what may be sent. */
 	o->b.budget = o->mr.c.budget = fit > 0 ? (size_t)fit - reserve : 0;
 	/* Refuse at once what cannot fit even condensed to the bone. */
@@ -434,10 +719,23 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		s = STRAT_DIRECT;	/* as it is: nothing would fit */
 		direct = 1;
 	}
+	/* The policy; both ask for the helper's window first, which
+	 * decides its chunks (and tells whether it is there). */
+	if (!direct && (cfg->policy == POLICY_COST || s == STRAT_SUMMARIZE)) {
+		if (!o->b.extractive)
+			route_helper_window(g1, o->b.model != NULL ?
+			    o->b.model : g1->model, cache);
+		decided = 1;
+		s = decide(c, raw, rawlen, cfg, o, g1, cache, &q, model, fit,
+		    s, &ch);
+		if (cfg->policy == POLICY_COST)
+			log_choice(&ch);
+		o->info.strategy = s;
+	}
 	if (o->on_start != NULL && (st = o->on_start(o->hook_ctx, &o->info)))
 		return st;
 	t0 = lr_now_ms();
-	if (s != STRAT_DIRECT && !direct && !o->b.extractive)
+	if (s != STRAT_DIRECT && !direct && !o->b.extractive && !decided)
 		route_helper_window(g1, o->b.model != NULL ? o->b.model :
 		    g1->model, cache);
 	h = *o;
@@ -504,12 +802,29 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		if (o->on_answer != NULL)
 			o->on_answer(o->hook_ctx, &o->info);
 		h.gen.num_ctx = ctx;
+		/* What GPU0's prompt cache lacks, which its speed is
+		 * learned from. */
+		prompt_memo_get(g0, model, cache, &m);
+		h.gen.prefill_hint = (long)server_tokens(&q,
+		    prompt_memo_new(&m, use, o->method, &kept));
+		if (h.gen.prefill_hint == 0)
+			h.gen.prefill_hint = 1;	/* known: next to none */
+		prompt_memo_free(&m);
+		t_gen = lr_now_ms();
 		st = generate(use, g0, &h.gen, out, e);
 		o->gen.prompt_eval_count = pec = h.gen.prompt_eval_count;
 		o->gen.http_status = h.gen.http_status;
 		if (st == 0) {
 			truncated(pec, sent, ctx);
 			ratio_learn(&q, cache, pec, sent, ctx);
+			prompt_memo_put(g0, model, cache, use, o->method);
+			log_event(LOG_INFO, "first_token", "strategy", 's',
+			    strategy_name(s), "predicted_ms", 'f',
+			    cfg->policy == POLICY_COST && decided &&
+			    ch.pick >= 0 && ch.strat[ch.pick] == s ?
+			    ch.v[ch.pick].ms : -1.0, "measured_ms", 'f',
+			    t_gen - t_start + h.gen.ms_first,
+			    (const char *)NULL);
 		}
 	}
 	if (use != NULL && use != c)

@@ -325,8 +325,8 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	run --separate-stderr llm-route --log-json <"$B"
 	assert_success
 	# GPU0's window, then GPU1's (show show), then the stages, and what
-	# the answer taught of GPU0's tokenizer.
-	assert_equal "$(jq -r .event <<<"$stderr" | paste -sd ' ')" "route show show split request condense request stats token_ratio cache"
+	# each answer taught of its server's speed and of GPU0's tokenizer.
+	assert_equal "$(jq -r .event <<<"$stderr" | paste -sd ' ')" "route show show split request speed condense request speed stats token_ratio first_token cache"
 	assert_equal "$(jq -r 'select(.event == "show") | .role' <<<"$stderr" | paste -sd ' ')" "GPU0 GPU1"
 	assert_equal "$(jq -r 'select(.event == "request") | .role' <<<"$stderr" | paste -sd ' ')" "GPU1 GPU0"
 }

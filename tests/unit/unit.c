@@ -10,6 +10,7 @@
 #include "estimate.h"
 #include "extract.h"
 #include "measure.h"
+#include "policy.h"
 #include "request.h"
 #include "stream.h"
 #include "util.h"
@@ -375,6 +376,85 @@ test_serve_settings(void)
 	config_free(&c);
 }
 
+/*
+ * The predictor on the figures of bench/README.md's modelled GPUs: GPU0
+ * an RTX 2060 SUPER (prefill 2000 tokens/s), GPU1 a GTX 1050 (prefill
+ * 600, decode 30), and token counts of django-12125's turns.
+ */
+static void
+test_policy(void)
+{
+	struct speed g0 = { 2000, 50, 0, 10, 10 }, g1 = { 600, 30, 0, 10, 10 };
+	struct candidate v[3];
+	struct config c;
+	struct lr_err e;
+
+	memset(v, 0, sizeof(v));
+	v[0].helper_calls = 2;
+	v[0].helper_in = 6000;
+	v[0].helper_out = 600;
+	v[0].prefill = 4000;
+	ok(policy_predict(&v[0], &g0, &g1, 2) == 10000 + 10000 + 2000 &&
+	    policy_predict(&v[0], &g0, &g1, 1) == 10000 + 20000 + 2000 &&
+	    policy_predict(&v[0], &g0, &g1, 8) == 10000 + 10000 + 2000,
+	    "predict: helper prefill in turn, decoding side by side, then "
+	    "GPU0's prefill");
+
+	/* Turn 40: direct fits and GPU0's cache holds all but 1500. */
+	memset(v, 0, sizeof(v));
+	v[0] = (struct candidate){ "direct", 1, 14000, 1500, 12500, 0, 0, 0,
+	    0 };
+	v[1] = (struct candidate){ "summarize", 1, 2700, 2000, 700, 1, 8192,
+	    500, 0 };
+	v[2] = (struct candidate){ "mapreduce", 1, 9000, 8000, 1000, 0, 0, 0,
+	    0 };
+	ok(policy_pick(v, 3, &g0, &g1, 1) == 0 && v[0].ms == 750,
+	    "pick: direct, when it fits and GPU0's cache holds it");
+	/* The same turn after GPU0 answered another chat: its cache lost. */
+	v[0].prefill = 14000;
+	v[0].kept = 0;
+	ok(policy_pick(v, 3, &g0, &g1, 1) == 2,
+	    "pick: condensed from the cache, when GPU0 lost its cache");
+	/* Turn 130: direct would be truncated; C needs three summaries. */
+	v[0] = (struct candidate){ "direct", 0, 40000, 1500, 38500, 0, 0, 0,
+	    0 };
+	v[2] = (struct candidate){ "mapreduce", 1, 9000, 3000, 6000, 3, 9000,
+	    900, 0 };
+	ok(policy_pick(v, 3, &g0, &g1, 1) == 1 && policy_pick(v, 3, &g0, &g1,
+	    3) == 2, "pick: the fastest that fits, by GPU1's parallel slots");
+	v[1].fits = v[2].fits = 0;
+	ok(policy_pick(v, 3, &g0, &g1, 1) == -1, "pick: none fits");
+	/* A tie goes to the one that keeps GPU0's prefix. */
+	v[0] = (struct candidate){ "direct", 1, 20000, 2000, 18000, 0, 0, 0,
+	    0 };
+	v[2] = (struct candidate){ "mapreduce", 1, 9000, 1960, 7040, 0, 0, 0,
+	    0 };
+	ok(policy_pick(v, 3, &g0, &g1, 1) == 0, "pick: a tie keeps the "
+	    "longer prefix");
+	v[2].prefill = 1700;
+	ok(policy_pick(v, 3, &g0, &g1, 1) == 2, "pick: past the tie, the "
+	    "faster");
+
+	if (config_load(&c, &e) != 0) {
+		ok(0, "config_load");
+		return;
+	}
+	ok(c.policy == POLICY_THRESHOLDS && c.serve.prepare_pct == 50 &&
+	    c.role[GPU0].prefill_tps == 2000 && c.role[GPU1].decode_tps == 30,
+	    "policy settings: defaults");
+	ok(config_set(&c, "policy", "cost", "t", &e) == 0 &&
+	    c.policy == POLICY_COST && config_set(&c, "gpu1_prefill_tps",
+	    "812.5", "t", &e) == 0 && c.role[GPU1].prefill_tps == 812.5 &&
+	    config_set(&c, "serve_prepare", "0", "t", &e) == 0 &&
+	    c.serve.prepare_pct == 0, "policy settings: set");
+	ok(config_set(&c, "policy", "fastest", "t", &e) == LR_USAGE &&
+	    config_set(&c, "gpu0_decode_tps", "0", "t", &e) == LR_USAGE &&
+	    config_set(&c, "gpu0_decode_tps", "fast", "t", &e) == LR_USAGE &&
+	    config_set(&c, "serve_prepare", "101", "t", &e) == LR_USAGE &&
+	    c.policy == POLICY_COST, "policy settings: bad values refused");
+	config_free(&c);
+}
+
 int
 main(void)
 {
@@ -386,6 +466,7 @@ main(void)
 	test_trim();
 	test_memfind();
 	test_serve_settings();
+	test_policy();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
