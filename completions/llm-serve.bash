@@ -4,10 +4,12 @@
 # The keys of the configuration file, for --set KEY=VALUE.
 _llm_serve_keys='gpu0_url gpu0_model gpu0_api gpu0_connect_timeout
     gpu0_first_byte_timeout gpu0_idle_timeout gpu0_timeout gpu0_num_ctx
-    gpu0_parallel gpu1_url gpu1_model gpu1_api gpu1_connect_timeout
+    gpu0_parallel gpu0_prefill_tps gpu0_decode_tps gpu1_url gpu1_model gpu1_api gpu1_connect_timeout
     gpu1_first_byte_timeout gpu1_idle_timeout gpu1_timeout gpu1_num_ctx
-    gpu1_parallel a_max b_max serve_listen serve_token_file
-    serve_max_body serve_max_streams serve_keepalive serve_drain serve_prefetch'
+    gpu1_parallel gpu1_prefill_tps gpu1_decode_tps a_max b_max policy
+    serve_listen serve_token_file
+    serve_max_body serve_max_streams serve_keepalive serve_drain serve_prefetch
+    serve_prepare'
 
 # _llm_serve_set PRE KEYWORD: COMPREPLY for the argument of --set, typed
 # so far as KEYWORD (KEY, or KEY=VALUE when '=' is not in
@@ -24,6 +26,10 @@ _llm_serve_set()
 		serve_prefetch)
 			COMPREPLY=($(compgen -P "$pre${word%%=*}=" \
 			    -W 'on off' -- "${word#*=}"))
+			;;
+		policy)
+			COMPREPLY=($(compgen -P "$pre${word%%=*}=" \
+			    -W 'thresholds cost' -- "${word#*=}"))
 			;;
 		*)	COMPREPLY=() ;;
 		esac
@@ -89,6 +95,10 @@ _llm_serve()
 		COMPREPLY=($(compgen -P "$pre" -W 'estimate server' -- "$cur"))
 		return
 		;;
+	--policy)
+		COMPREPLY=($(compgen -P "$pre" -W 'thresholds cost' -- "$cur"))
+		return
+		;;
 	--token-file)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -P "$pre" -f -- "$cur"))
@@ -114,7 +124,7 @@ _llm_serve()
 	    --drain --prefetch --no-prefetch --print-config --a-max --b-max
 	    --gpu0-url --gpu1-url --model --helper-model --num-ctx --set
 	    --target --preserve --keep-last --summarize-system --extractive
-	    --on-helper-failure --on-overflow --bands --jobs --chunk-tokens
+	    --on-helper-failure --on-overflow --bands --policy --jobs --chunk-tokens
 	    --chunk-target
 	    --no-cache --cache-dir --cache-max'
 	if [[ $cur == -* ]]; then

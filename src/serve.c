@@ -23,6 +23,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "policy.h"
 #include "serve.h"
 
 #define PIPE_HIGH	(256 * 1024)	/* stop reading a job's pipe */
@@ -206,6 +207,56 @@ metric(struct buf *b, const char *name, const char *type, const char *help,
 	    type, name, v);
 }
 
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void
+label(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\\' || *s == '"')
+			buf_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			buf_adds(b, "\\n");
+		else
+			buf_addc(b, *s);
+}
+
+/*
+ * Each role's speeds for its configured model, as the cost policy
+ * knows them: measured by the jobs (in the cache), else configured.
+ */
+static void
+speeds(struct server *sv, struct buf *b)
+{
+	static const char *const name[] = {
+	    "llm_serve_prefill_tokens_per_second",
+	    "llm_serve_decode_tokens_per_second", "llm_serve_load_seconds",
+	    "llm_serve_speed_answers" };
+	static const char *const help[] = { "Prefill speed",
+	    "Decode speed", "Mean model load time",
+	    "Answers the speeds were measured from (0: configured)" };
+	struct speed sp[NROLES];
+	int i, k;
+
+	for (i = 0; i < NROLES; i++)
+		speed_get(&sv->cfg->role[i], sv->cfg->role[i].model,
+		    &sv->cache, &sp[i]);
+	for (k = 0; k < 4; k++) {
+		buf_printf(b, "# HELP %s %s, by role and model.\n"
+		    "# TYPE %s gauge\n", name[k], help[k], name[k]);
+		for (i = 0; i < NROLES; i++) {
+			double v = k == 0 ? sp[i].prefill : k == 1 ?
+			    sp[i].decode : k == 2 ? sp[i].load_ms / 1000 :
+			    sp[i].nprefill > sp[i].ndecode ? sp[i].nprefill :
+			    sp[i].ndecode;
+
+			buf_printf(b, "%s{role=\"%s\",model=\"",
+			    name[k], sv->cfg->role[i].name);
+			label(b, sv->cfg->role[i].model);
+			buf_printf(b, "\"} %g\n", v);
+		}
+	}
+}
+
 static void
 metrics(struct server *sv, struct buf *b)
 {
@@ -251,6 +302,7 @@ metrics(struct server *sv, struct buf *b)
 	metric(b, "llm_serve_prefetch_cancelled_total", "counter", "Background "
 	    "runs cancelled for a request in the foreground.",
 	    sv->prefetch_cancelled);
+	speeds(sv, b);
 }
 
 /* -------------------------------------------------------------------- */
@@ -872,7 +924,10 @@ prefetch_enqueue(struct server *sv, struct sreq *r)
 	if ((r->kind != JOB_OLLAMA_CHAT && r->kind != JOB_OPENAI_CHAT) ||
 	    sv->cache.dir == NULL)
 		return;	/* with no cache, nowhere to keep what it made */
-	if (strcmp(r->strategy, "mapreduce") != 0 &&
+	/* By the thresholds a chat answered direct is not condensed next
+	 * turn either; the cost policy prepares while chats still fit. */
+	if (sv->cfg->policy != POLICY_COST &&
+	    strcmp(r->strategy, "mapreduce") != 0 &&
 	    strcmp(r->strategy, "summarize") != 0)
 		return;
 	if (sv->npq == PREFETCH_QUEUE) {
@@ -1572,7 +1627,13 @@ serve_run(struct config *cfg, struct serve_opts *o, struct lr_err *e)
 				on_pipe(r);
 				break;
 			case W_SOCK:
-				client_gone(r);
+				/* A client that hangs up once its whole
+				 * reply is out (curl, say) has not left
+				 * early. */
+				if (r->eof && r->out_off >= r->out.len)
+					unwatch_sock(r);
+				else
+					client_gone(r);
 				break;
 			case W_DAEMON:
 				break;

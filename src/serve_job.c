@@ -548,6 +548,18 @@ fail(struct sink *k, int st, long upstream, const char *msg)
 		info(k, "phase=failed status=%d", st);	/* ended, not cut */
 }
 
+/* The num_ctx this server already sends model, or 0. */
+static long
+fixed_num_ctx(const struct job *j, const char *model)
+{
+	int i;
+
+	for (i = 0; i < j->nctx; i++)
+		if (strcmp(j->ctx_models[i], model) == 0)
+			return j->ctx_values[i];
+	return 0;
+}
+
 /* "stream" as the request says; absent, the API's default. */
 static int
 wants_stream(const struct chat *c, int dflt)
@@ -608,16 +620,8 @@ job_chat(const struct job *j)
 	ro.gen.json = 1;
 	ro.gen.no_stream = !k.stream;
 	ro.serve = 1;
-	ro.fixed_num_ctx = 0;
-	{
-		const char *m = request_model(&c, &j->cfg->role[GPU0],
-		    ro.gen.model);
-		int i;
-
-		for (i = 0; i < j->nctx; i++)
-			if (strcmp(j->ctx_models[i], m) == 0)
-				ro.fixed_num_ctx = j->ctx_values[i];
-	}
+	ro.fixed_num_ctx = fixed_num_ctx(j, request_model(&c,
+	    &j->cfg->role[GPU0], ro.gen.model));
 	ro.on_start = on_start;
 	ro.on_answer = on_answer;
 	ro.hook_ctx = &k;
@@ -762,6 +766,33 @@ on_cache_put(void *ctx, const char *key)
 }
 
 /*
+ * Is the next turn worth condensing ahead?  By the thresholds, when it
+ * will be map-reduced; by the cost policy, once it passes serve_prepare
+ * percent of GPU0's window (as configured, as this server sends it, or
+ * as the cache knows it), so that when the chat stops fitting its
+ * summaries are there and switching costs GPU1 nothing.
+ */
+static int
+worth_preparing(const struct job *j, const struct chat *next)
+{
+	const struct role *g0 = &j->cfg->role[GPU0];
+	size_t t = measure_tokens(next, j->ro->method);
+	const char *model = request_model(next, g0, j->ro->gen.model), *from;
+	struct lr_err e;
+	long w;
+
+	if (j->cfg->policy != POLICY_COST)
+		return strategy_pick(t, j->cfg->a_max, j->cfg->b_max) ==
+		    STRAT_MAPREDUCE;
+	if ((w = g0->num_ctx) <= 0 && (w = fixed_num_ctx(j, model)) <= 0)
+		w = route_model_window(g0, model, j->cache, 0, &from, &e);
+	if (w <= 0)	/* not known yet: as the thresholds would */
+		return strategy_pick(t, j->cfg->a_max, j->cfg->b_max) ==
+		    STRAT_MAPREDUCE;
+	return (double)t * 100 >= (double)w * j->cfg->serve.prepare_pct;
+}
+
+/*
  * Background condensing: the chat as the next turn will send it (this
  * one, an answer and a new message), so that the chunks that turn
  * closes are summarized into the cache now.
@@ -769,7 +800,7 @@ on_cache_put(void *ctx, const char *key)
 static int
 job_prefetch(const struct job *j)
 {
-	const struct role *g1 = &j->cfg->role[GPU1];
+	struct role g1 = j->cfg->role[GPU1];
 	struct mr_opts mo = j->ro->mr;
 	struct condense_result res;
 	struct buf raw = BUF_INIT, out = BUF_INIT;
@@ -800,15 +831,17 @@ job_prefetch(const struct job *j)
 		return LR_INPUT;
 	}
 	st = 0;
-	if (strategy_pick(measure_tokens(&next, j->ro->method), j->cfg->a_max,
-	    j->cfg->b_max) == STRAT_MAPREDUCE && !mo.c.extractive) {
+	if (!mo.c.extractive && worth_preparing(j, &next)) {
+		/* Its chunks as the foreground will cut them. */
+		route_helper_window(&g1, mo.c.model != NULL ? mo.c.model :
+		    g1.model, j->cache);
 		mo.map_only = 1;
 		mo.progress = 0;
 		mo.c.on_failure = FAIL_DIRECT;
 		j->cache->on_put = on_cache_put;
 		j->cache->hook_ctx = &k;
-		st = mapreduce(&next, raw.p, raw.len, g1, &mo, j->cache, &out,
-		    &res, &e);
+		st = mapreduce(&next, raw.p, raw.len, &g1, &mo, j->cache,
+		    &out, &res, &e);
 		info(&k, "phase=prefetched chunks=%d cache_hits=%d",
 		    res.chunks, res.cache_hits);
 	}
