@@ -14,7 +14,8 @@
 #                              from /usr/bin/time -v "Maximum resident set size"
 #   bench_median N...          median of numbers
 # The caller sets REPO and BENCH_TMP (a mktemp -d directory) first and calls
-# bench_cleanup from its EXIT trap.
+# bench_cleanup from its EXIT trap, which removes BENCH_TMP unless BENCH_KEEP
+# is set (to look into a failed run).
 
 bench_need() {
 	local c
@@ -87,7 +88,11 @@ bench_cleanup() {
 		done
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	[[ -n ${BENCH_TMP:-} && -d $BENCH_TMP ]] && rm -rf "$BENCH_TMP"
+	if [[ -n ${BENCH_KEEP:-} ]]; then
+		echo "${0##*/}: BENCH_KEEP: the run's files are in $BENCH_TMP" >&2
+	elif [[ -n ${BENCH_TMP:-} && -d $BENCH_TMP ]]; then
+		rm -rf "$BENCH_TMP"
+	fi
 	return 0
 }
 

@@ -13,7 +13,15 @@
 #   route     `llm-route < turn.json`, default thresholds, a cache directory
 #             (XDG_CACHE_HOME) that is empty at the start and kept across turns;
 #   no-cache  `llm-route --no-cache < turn.json`, the baseline that condenses
-#             everything again every turn (map-reduce recomputes every chunk).
+#             everything again every turn (map-reduce recomputes every chunk);
+#   cost      `llm-route --policy cost < turn.json`, with its own cache kept
+#             across turns;
+#   serve     `llm-serve --policy cost`, started once for the variant with its
+#             own cache; each turn is POSTed to its /api/chat (curl -N) and
+#             answered before the next is sent, as Cline does; its background
+#             condensing runs between turns.
+# The cost variants are told the fakes' speeds (gpu*_prefill_tps and the like),
+# as a user would configure them.
 # Both fakes are reset (POST /_reset: settings back to the start flags, prefix
 # cache emptied) before each variant. Per turn: wall time of the command, time
 # to first byte of the answer on its stdout (a python3 harness), GPU0 and GPU1
@@ -32,7 +40,8 @@
 # Environment: CORPUS (default tests/corpus), FILE (the conversation, default
 # mini-swe-agent__django__django-12125.json), FIRST (10), STEP (6), SPEED (5),
 # P0 (2000), D0 (50), W0 (300), NUM_CTX (32768), P1 (600), D1 (30), W1 (200),
-# EVERY (3: print every EVERY-th turn in the per-turn table, and the last).
+# EVERY (3: print every EVERY-th turn in the per-turn table, and the last),
+# VARIANTS (default "direct route nocache cost serve"; direct must be first).
 # Prints markdown on stdout and progress on stderr; exits 2 when a tool is
 # missing, 1 when a run fails.
 set -euo pipefail
@@ -51,11 +60,14 @@ P1=${P1:-600}
 D1=${D1:-30}
 W1=${W1:-200}
 EVERY=${EVERY:-3}
+VARIANTS=${VARIANTS:-direct route nocache cost serve}
+read -r -a variants <<<"$VARIANTS"
+[[ ${variants[0]} == direct ]] || { echo "${0##*/}: VARIANTS must start with direct" >&2; exit 2; }
 # shellcheck source=bench/bench-lib.sh
 . "$REPO/bench/bench-lib.sh"
 
 bench_need curl jq python3 awk
-for b in llm-route llm-generate llm-estimate; do
+for b in llm-route llm-generate llm-estimate llm-serve; do
 	[[ -x $REPO/bin/$b ]] || { echo "${0##*/}: $REPO/bin/$b missing; run make" >&2; exit 2; }
 done
 SRC=$CORPUS/$FILE
@@ -68,10 +80,11 @@ trap 'exit 130' INT TERM
 : >"$BENCH_TMP/config"
 export LLM_ROUTE_CONFIG=$BENCH_TMP/config
 # Copies, so that a rebuild of bin/ during the run does not change what is measured.
-cp "$REPO/bin/llm-route" "$REPO/bin/llm-generate" "$REPO/bin/llm-estimate" "$BENCH_TMP/"
+cp "$REPO/bin/llm-route" "$REPO/bin/llm-generate" "$REPO/bin/llm-estimate" "$REPO/bin/llm-serve" "$BENCH_TMP/"
 ROUTE=$BENCH_TMP/llm-route
 GEN=$BENCH_TMP/llm-generate
 EST=$BENCH_TMP/llm-estimate
+SERVE=$BENCH_TMP/llm-serve
 "$ROUTE" --version >/dev/null && "$GEN" --version >/dev/null && "$EST" --version >/dev/null
 
 nmsg=$(jq '.messages | length' "$SRC")
@@ -92,17 +105,25 @@ reset_fakes() {
 # The harness: runs ARGV with stdin from FILE, stdout on a pipe and stderr to
 # ERR; prints "ttfb_s wall_s out_bytes" (from just before spawning).
 cat >"$BENCH_TMP/run.py" <<'EOF'
-import os, subprocess, sys, time
+import os, re, subprocess, sys, time
 infile, errfile, outfile, argv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+# NDJSON (llm-serve's stream): the first byte of the answer is the first line
+# with content, not the first byte of the stream.
+ndjson = os.environ.get("RUN_NDJSON") == "1"
+first = re.compile(rb'"content":"[^"]')
 with open(infile, "rb") as f, open(errfile, "wb") as e, open(outfile, "wb") as o:
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdin=f, stdout=subprocess.PIPE, stderr=e)
     b = os.read(p.stdout.fileno(), 65536)
     t1 = time.perf_counter()
+    seen = b
     n = len(b)
     o.write(b)
     while b:
         b = os.read(p.stdout.fileno(), 65536)
+        if ndjson and not first.search(seen):
+            t1 = time.perf_counter()
+            seen += b
         o.write(b)
         n += len(b)
     rc = p.wait()
@@ -116,28 +137,52 @@ EOF
 # "requests busy_s modelled_s prompt_tokens prefilled_tokens truncated" for its
 # /api/chat requests (times scaled back by SPEED).
 log_stats() {
-	local log=$1 n0=$2 p=$3 d=$4 i s e
-	for ((i = 0; i < 200; i++)); do
+	local log=$1 n0=$2 p=$3 d=$4 wait=${5:-1} i s e
+	for ((i = 0; i < 200 && wait; i++)); do
 		s=$(tail -n +"$((n0 + 1))" "$log" | grep -c '"event": *"start"' || true)
 		e=$(tail -n +"$((n0 + 1))" "$log" | grep -c '"event": *"end"' || true)
 		[[ $s == "$e" ]] && break
 		sleep 0.05
 	done
-	[[ $s == "$e" ]] || { echo "${0##*/}: $log: requests did not finish" >&2; exit 1; }
-	tail -n +"$((n0 + 1))" "$log" | jq -rs --argjson sp "$SPEED" --argjson p "$p" --argjson d "$d" '
+	((!wait)) || [[ $s == "$e" ]] || { echo "${0##*/}: $log: requests did not finish" >&2; exit 1; }
+	# Background condensing's requests may be cancelled: not an error.
+	tail -n +"$((n0 + 1))" "$log" | jq -rs --argjson sp "$SPEED" --argjson p "$p" --argjson d "$d" --argjson strict "$wait" '
 		[.[] | select(.event == "end" and .path == "/api/chat")] as $r
-		| if any($r[]; .status != 200 or .completed != true) then error("a chat request failed") else . end
+		| if $strict == 1 and any($r[]; .status != 200 or .completed != true) then error("a chat request failed") else . end
 		| [($r | length), (($r | map(.t_end - .t_start) | add // 0) * $sp * 1000 | round / 1000),
 		   (($r | map(.prefilled_tokens / $p + .eval_count / $d) | add // 0) * 1000 | round / 1000),
 		   ($r | map(.prompt_tokens) | add // 0), ($r | map(.prefilled_tokens) | add // 0),
 		   (if any($r[]; .truncated) then 1 else 0 end)] | @tsv'
 }
 
+# The speeds the cost variants are configured with: the fakes'.
+COST_SET=(--policy cost --set "gpu0_prefill_tps=$(fast "$P0")" --set "gpu0_decode_tps=$(fast "$D0")"
+	--set "gpu1_prefill_tps=$(fast "$P1")" --set "gpu1_decode_tps=$(fast "$D1")")
+
+# serve_start: llm-serve --policy cost on a free port, logging to serve.err;
+# sets SERVE_URL, SERVE_PID.
+serve_start() {
+	local i
+	: >"$BENCH_TMP/serve.err"
+	"$SERVE" --listen 127.0.0.1:0 --gpu0-url "$URL_GPU0" --gpu1-url "$URL_GPU1" --log-json \
+		"${COST_SET[@]}" </dev/null >/dev/null 2>"$BENCH_TMP/serve.err" &
+	SERVE_PID=$!
+	BENCH_PIDS+=("$SERVE_PID")
+	for ((i = 0; i < 200; i++)); do
+		SERVE_URL=$(sed -n 's/^llm-serve: listening on \(http:[^ ]*\)$/\1/p' "$BENCH_TMP/serve.err" | head -n 1)
+		[[ -n $SERVE_URL ]] && return
+		kill -0 "$SERVE_PID" 2>/dev/null || { echo "llm-serve exited: $(cat "$BENCH_TMP/serve.err")" >&2; exit 1; }
+		sleep 0.05
+	done
+	echo "llm-serve: not listening after 10 s" >&2
+	exit 1
+}
+
 # variant NAME: runs every turn, appends one line per turn to $BENCH_TMP/NAME.tsv:
 # t tokens ttfb wall, log_stats of GPU0 (6 fields) and of GPU1 (6), strategy,
-# cache hits/lookups
+# cache hits/lookups, predicted and measured ms to the first token (-1: none)
 variant() {
-	local v=$1 t in n0 n1 r0 r1 ttfb wall strat hits
+	local v=$1 t in n0 n1 r0 r1 ttfb wall strat hits pm ns wait1=1
 	local -a cmd
 	reset_fakes
 	export XDG_CACHE_HOME=$BENCH_TMP/xdg-$v
@@ -146,6 +191,12 @@ variant() {
 	direct) cmd=("$GEN" --url "$URL_GPU0" --log-json) ;;
 	route) cmd=("$ROUTE" --gpu0-url "$URL_GPU0" --gpu1-url "$URL_GPU1" --log-json) ;;
 	nocache) cmd=("$ROUTE" --gpu0-url "$URL_GPU0" --gpu1-url "$URL_GPU1" --log-json --no-cache) ;;
+	cost) cmd=("$ROUTE" --gpu0-url "$URL_GPU0" --gpu1-url "$URL_GPU1" --log-json "${COST_SET[@]}") ;;
+	serve)
+		serve_start
+		wait1=0	# background condensing may run past a turn
+		cmd=(curl -sSN --fail --data-binary @- "$SERVE_URL/api/chat") ;;
+	*) echo "${0##*/}: unknown variant $v" >&2; exit 2 ;;
 	esac
 	: >"$BENCH_TMP/$v.tsv"
 	for t in "${turns[@]}"; do
@@ -153,25 +204,37 @@ variant() {
 		echo "$v: turn $t" >&2
 		n0=$(wc -l <"$BENCH_TMP/GPU0.log")
 		n1=$(wc -l <"$BENCH_TMP/GPU1.log")
-		if ! read -r ttfb wall _ < <(python3 "$BENCH_TMP/run.py" "$in" "$BENCH_TMP/err" \
+		[[ $v == serve ]] && ns=$(wc -l <"$BENCH_TMP/serve.err")
+		if ! read -r ttfb wall _ < <(RUN_NDJSON=$([[ $v == serve ]] && echo 1) python3 "$BENCH_TMP/run.py" "$in" "$BENCH_TMP/err" \
 			"$BENCH_TMP/out-$v-$t.txt" "${cmd[@]}"); then
 			echo "${0##*/}: $v failed at turn $t:" >&2
 			grep -v '^{' "$BENCH_TMP/err" >&2 || true
 			exit 1
 		fi
 		[[ -n ${wall:-} ]] || { echo "${0##*/}: $v failed at turn $t:" >&2; grep -v '^{' "$BENCH_TMP/err" >&2 || true; exit 1; }
+		if [[ $v == serve ]]; then	# the logs are llm-serve's, this turn's
+			sleep 0.1
+			tail -n +"$((ns + 1))" "$BENCH_TMP/serve.err" >"$BENCH_TMP/err"
+		fi
 		# Warnings (for example a server that evidently truncated) are kept, not fatal.
 		grep -v '^{' "$BENCH_TMP/err" | sed "s/^/$v turn $t: /" >>"$BENCH_TMP/warnings" || true
 		r0=$(log_stats "$BENCH_TMP/GPU0.log" "$n0" "$P0" "$D0")
-		r1=$(log_stats "$BENCH_TMP/GPU1.log" "$n1" "$P1" "$D1")
-		strat=$(jq -rs 'map(select(.event == "route"))[0].strategy // "direct"' <(grep '^{' "$BENCH_TMP/err"))
-		hits=$(jq -rs 'map(select(.event == "cache"))[0] | if . then "\(.hits)/\(.hits + .misses)" else "-" end' \
-			<(grep '^{' "$BENCH_TMP/err"))
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${tok[$t]}" \
+		r1=$(log_stats "$BENCH_TMP/GPU1.log" "$n1" "$P1" "$D1" "$wait1")
+		grep '^{' "$BENCH_TMP/err" >"$BENCH_TMP/err.json" || true
+		strat=$(jq -rs '(map(select(.event == "first_token"))[0].strategy // map(select(.event == "route"))[0].strategy) // "direct"' "$BENCH_TMP/err.json")
+		hits=$(jq -rs 'map(select(.event == "cache" and .hits != null))[0] | if . then "\(.hits)/\(.hits + .misses)" else "-" end' \
+			"$BENCH_TMP/err.json")
+		pm=$(jq -rs 'map(select(.event == "first_token"))[0] | if . then "\(.predicted_ms)\t\(.measured_ms)" else "-1\t-1" end' \
+			"$BENCH_TMP/err.json")
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${tok[$t]}" \
 			"$(awk -v a="$ttfb" -v s="$SPEED" 'BEGIN { printf "%.3f", a * s }')" \
 			"$(awk -v a="$wall" -v s="$SPEED" 'BEGIN { printf "%.3f", a * s }')" \
-			"$r0" "$r1" "$strat" "$hits" >>"$BENCH_TMP/$v.tsv"
+			"$r0" "$r1" "$strat" "$hits" "$pm" >>"$BENCH_TMP/$v.tsv"
 	done
+	if [[ $v == serve ]]; then
+		kill "$SERVE_PID" 2>/dev/null || true
+		wait "$SERVE_PID" 2>/dev/null || true
+	fi
 }
 
 declare -A tok
@@ -184,9 +247,7 @@ done
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 up0=$(uptime)
 start=$EPOCHREALTIME
-variant direct
-variant route
-variant nocache
+for v in "${variants[@]}"; do variant "$v"; done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d min %d s", (b - a) / 60, (b - a) % 60 }')
 
@@ -209,62 +270,97 @@ printf -- '- both fakes run %sx faster and every time is scaled back by %s\n' "$
 echo
 
 # Per turn, every EVERY-th turn and the last.
+# Each variant's tsv: 1 t, 2 tokens, 3 ttfb, 4 wall, GPU0: 5 req 6 busy 7 model
+# 8 prompt 9 prefilled 10 truncated, GPU1: 11-16 the same, 17 strategy,
+# 18 cache hits, 19 predicted ms, 20 measured ms.
+label() { case $1 in direct) echo direct ;; route) echo "llm-route" ;; nocache) echo "no cache" ;;
+	cost) echo "cost (llm-route)" ;; serve) echo "cost (llm-serve)" ;; *) echo "$1" ;; esac; }
 echo "### Per turn (every ${EVERY} turns from the first, and the last)"
 echo
-echo "Tokens: \`llm-estimate -n\` of the first t messages. GPU0 prompt: the fake's"
-echo "count (characters/4) of what GPU0 received; T: silently truncated to num_ctx."
-echo "Wall, TTFB and busy seconds are per turn."
+echo "Tokens: \`llm-estimate -n\` of the first t messages. Per variant: the strategy,"
+echo "GPU0's prompt tokens (the fake's count, characters/4; T: silently truncated to"
+echo "num_ctx), wall and TTFB seconds of the turn."
 echo
-echo "| turn | tokens | direct: GPU0 prompt | direct: wall s | direct: TTFB s | route | route: GPU0 prompt | route: GPU1 req | route: GPU1 s | route: GPU0 s | route: wall s | route: TTFB s | no cache: GPU1 req | no cache: GPU1 s | no cache: GPU0 s | no cache: wall s | no cache: TTFB s |"
-echo "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-paste "$BENCH_TMP/direct.tsv" "$BENCH_TMP/route.tsv" "$BENCH_TMP/nocache.tsv" | awk -F'\t' -v every="$EVERY" -v n="${#turns[@]}" '
-	# per variant 18 columns: t tok ttfb wall, GPU0: n busy model prompt prefilled
-	# truncated, GPU1: the same six, strategy, cache hits
-	function pr(o) { return $(o + 8) ($(o + 10) == 1 ? " T" : "") }
+hdr="| turn | tokens |" sep="|---:|---:|"
+for v in "${variants[@]}"; do
+	hdr+=" $(label "$v"): strategy | GPU0 prompt | wall s | TTFB s |"
+	sep+="---|---:|---:|---:|"
+done
+echo "$hdr"
+echo "$sep"
+files=()
+for v in "${variants[@]}"; do files+=("$BENCH_TMP/$v.tsv"); done
+paste "${files[@]}" | awk -F'\t' -v every="$EVERY" -v n="${#turns[@]}" -v nv="${#variants[@]}" '
 	(NR - 1) % every == 0 || NR == n {
-		printf "| %s | %s | %s | %.1f | %.1f | %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %d | %.1f | %.1f | %.1f | %.1f |\n",
-			$1, $2, pr(0), $4, $3,
-			$35 " " $36, pr(18), $29, $30, $24, $22, $21,
-			$47, $48, $42, $40, $39
+		line = sprintf("| %s | %s |", $1, $2)
+		for (v = 0; v < nv; v++) { o = v * 20
+			line = line sprintf(" %s | %s%s | %.1f | %.1f |", (v == 0 ? "direct" : $(o + 17)),
+				$(o + 8), ($(o + 10) == 1 ? " T" : ""), $(o + 4), $(o + 3)) }
+		print line
 	}'
 echo
 
 echo "### Totals over ${#turns[@]} turns"
 echo
-echo "Sums over the turns. Busy: sum of the chat requests' durations in the fake's"
-echo "log; modelled: prefill + decode time computed from the token counts in the log."
-echo "Ratio: variant / direct."
+echo "Sums over the turns; the ratio column after each variant is variant / direct."
+echo "Busy: sum of the chat requests' durations in the fake's log (GPU1's includes"
+echo "llm-serve's background condensing); modelled: prefill + decode time from the"
+echo "token counts in the log. Slow turns: turns where direct was not truncated and"
+echo "the variant's TTFB was more than 10% above direct's."
 echo
-paste "$BENCH_TMP/direct.tsv" "$BENCH_TMP/route.tsv" "$BENCH_TMP/nocache.tsv" | awk -F'\t' '
-	{ for (v = 0; v < 3; v++) { o = v * 18
+hdr="| |" sep="|---|"
+for v in "${variants[@]}"; do
+	if [[ $v == direct ]]; then hdr+=" direct |"; sep+="---:|"
+	else hdr+=" $(label "$v") | ratio |"; sep+="---:|---:|"; fi
+done
+echo "$hdr"
+echo "$sep"
+paste "${files[@]}" | awk -F'\t' -v nv="${#variants[@]}" '
+	{ for (v = 0; v < nv; v++) { o = v * 20
 		w[v] += $(o + 4); f[v] += $(o + 3); b0[v] += $(o + 6); m0[v] += $(o + 7)
 		pt[v] += $(o + 8); pf[v] += $(o + 9); tr[v] += $(o + 10)
-		n1[v] += $(o + 11); b1[v] += $(o + 12); m1[v] += $(o + 13) } }
-	function row(name, a, fmt) {
-		printf "| %s | " fmt " | " fmt " | %.2f | " fmt " | %.2f |\n", name, a[0], a[1],
-			(a[0] ? a[1] / a[0] : 0), a[2], (a[0] ? a[2] / a[0] : 0)
+		n1[v] += $(o + 11); b1[v] += $(o + 12); m1[v] += $(o + 13)
+		if ($10 != 1 && $(o + 3) > 1.1 * $3) slow[v]++ } }
+	function row(name, a, fmt, ratio,   v, s) {
+		s = "| " name " |"
+		for (v = 0; v < nv; v++) {
+			s = s sprintf(" " fmt " |", a[v])
+			if (v > 0) s = s (ratio ? sprintf(" %.2f |", a[0] ? a[v] / a[0] : 0) : " |")
+		}
+		print s
 	}
 	END {
-		print "| | direct | llm-route | ratio | no cache | ratio |"
-		print "|---|---:|---:|---:|---:|---:|"
-		row("wall s", w, "%.1f"); row("TTFB s", f, "%.1f")
-		row("GPU0 busy s", b0, "%.1f"); row("GPU0 modelled s", m0, "%.1f")
-		for (v = 0; v < 3; v++) { b[v] = b0[v] + b1[v]; m[v] = m0[v] + m1[v] }
-		printf "| GPU1 busy s | %.1f | %.1f | | %.1f | |\n", b1[0], b1[1], b1[2]
-		printf "| GPU1 modelled s | %.1f | %.1f | | %.1f | |\n", m1[0], m1[1], m1[2]
-		printf "| GPU1 requests | %d | %d | | %d | |\n", n1[0], n1[1], n1[2]
-		row("GPU0 + GPU1 busy s", b, "%.1f")
-		row("GPU0 prompt tokens", pt, "%d"); row("GPU0 prefilled tokens", pf, "%d")
-		printf "| turns truncated by GPU0 | %d | %d | | %d | |\n", tr[0], tr[1], tr[2]
-		printf "| wall s per turn (mean) | %.1f | %.1f | %.2f | %.1f | %.2f |\n", w[0] / NR, w[1] / NR,
-			(w[0] ? w[1] / w[0] : 0), w[2] / NR, (w[0] ? w[2] / w[0] : 0)
+		for (v = 0; v < nv; v++) { b[v] = b0[v] + b1[v]; m[v] = m0[v] + m1[v]; mw[v] = w[v] / NR; sl[v] = slow[v] + 0 }
+		row("wall s", w, "%.1f", 1); row("TTFB s", f, "%.1f", 1)
+		row("GPU0 busy s", b0, "%.1f", 1); row("GPU0 modelled s", m0, "%.1f", 1)
+		row("GPU1 busy s", b1, "%.1f", 0); row("GPU1 modelled s", m1, "%.1f", 0)
+		row("GPU1 requests", n1, "%d", 0)
+		row("GPU0 + GPU1 busy s", b, "%.1f", 1)
+		row("GPU0 prompt tokens", pt, "%d", 1); row("GPU0 prefilled tokens", pf, "%d", 1)
+		row("turns truncated by GPU0", tr, "%d", 0)
+		row("slow turns (TTFB > 1.1x direct, direct not truncated)", sl, "%d", 0)
+		row("wall s per turn (mean)", mw, "%.1f", 1)
 	}'
 echo
+for v in "${variants[@]}"; do
+	[[ $v == cost || $v == serve ]] || continue
+	# The predictor: |predicted - measured| / measured on the turns that were predicted.
+	awk -F'\t' '$19 > 0 && $20 > 0 { e = ($19 - $20) / $20; print (e < 0 ? -e : e) }' "$BENCH_TMP/$v.tsv" |
+		sort -g | awk -v name="$(label "$v")" '{ d[++n] = $1 }
+		END { if (!n) { printf "- %s: no predicted turn\n", name; exit }
+			med = n % 2 ? d[(n + 1) / 2] : (d[n / 2] + d[n / 2 + 1]) / 2
+			k = int(n * 0.9 + 0.5); if (k < 1) k = 1
+			printf "- %s: predicted time to the first token against measured, median error %.0f%% over %d turns (90th percentile %.0f%%)\n",
+				name, med * 100, n, d[k] * 100 }'
+	printf -- '- %s: strategies %s\n' "$(label "$v")" "$(cut -f17 "$BENCH_TMP/$v.tsv" | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }')"
+done
 first_trunc=$(awk -F'\t' '$10 == 1 { print $1 " (" $2 " tokens)"; exit }' "$BENCH_TMP/direct.tsv")
 printf -- '- first turn where direct was truncated at num_ctx %s: %s\n' "$NUM_CTX" "${first_trunc:-none}"
-printf -- '- outputs of llm-route and of the no-cache run identical: %s of %s turns\n' \
-	"$(for t in "${turns[@]}"; do cmp -s "$BENCH_TMP/out-route-$t.txt" "$BENCH_TMP/out-nocache-$t.txt" && echo; done | wc -l)" \
-	"${#turns[@]}"
+if [[ " ${variants[*]} " == *" route "* && " ${variants[*]} " == *" nocache "* ]]; then
+	printf -- '- outputs of llm-route and of the no-cache run identical: %s of %s turns\n' \
+		"$(for t in "${turns[@]}"; do cmp -s "$BENCH_TMP/out-route-$t.txt" "$BENCH_TMP/out-nocache-$t.txt" && echo; done | wc -l)" \
+		"${#turns[@]}"
+fi
 if [[ -s $BENCH_TMP/warnings ]]; then
 	echo "- warnings on stderr ($(wc -l <"$BENCH_TMP/warnings")), the first 5:"
 	echo
@@ -276,6 +372,6 @@ echo
 echo "Full per-turn data (tab-separated, times scaled back):"
 echo
 echo '```'
-echo "variant t tokens ttfb_s wall_s gpu0: req busy_s model_s prompt prefilled truncated gpu1: req busy_s model_s prompt prefilled truncated strategy cache_hits"
-for v in direct route nocache; do sed "s/^/$v\t/" "$BENCH_TMP/$v.tsv"; done
+echo "variant t tokens ttfb_s wall_s gpu0: req busy_s model_s prompt prefilled truncated gpu1: req busy_s model_s prompt prefilled truncated strategy cache_hits predicted_ms measured_ms"
+for v in "${variants[@]}"; do sed "s/^/$v\t/" "$BENCH_TMP/$v.tsv"; done
 echo '```'
