@@ -519,6 +519,8 @@ config_load(struct config *c, struct lr_err *e)
 	}
 	c->role[GPU0].api_key = getenv("LLM_GPU0_API_KEY");
 	c->role[GPU1].api_key = getenv("LLM_GPU1_API_KEY");
+	lr_secret(c->role[GPU0].api_key);
+	lr_secret(c->role[GPU1].api_key);
 	return resolve(c, e);
 }
 
@@ -552,11 +554,16 @@ config_check(struct config *c, struct lr_err *e)
 void
 config_print(const struct config *c, FILE *fp)
 {
+	struct buf b = BUF_INIT;
 	size_t i;
 
-	for (i = 0; i < NSETTINGS; i++)
-		fprintf(fp, "%s = %s\t# %s\n", settings[i].key,
-		    c->values[i], c->origins[i]);
+	for (i = 0; i < NSETTINGS; i++) {
+		buf_reset(&b);
+		buf_add_redacted(&b, c->values[i]);
+		fprintf(fp, "%s = %s\t# %s\n", settings[i].key, buf_str(&b),
+		    c->origins[i]);
+	}
+	buf_free(&b);
 }
 
 void

@@ -227,6 +227,19 @@ band_tokens(const struct route_opts *o, const struct ratio *q, size_t t)
 	return o->bands_server && q->n > 0 ? server_tokens(q, t) : t;
 }
 
+/* A role's first URL as --explain shows it: without its password. */
+static jv
+shown_url(const struct role *r)
+{
+	struct buf b = BUF_INIT;
+	jv v;
+
+	buf_add_redacted(&b, r->urls[0]);
+	v = jv_string(buf_str(&b));
+	buf_free(&b);
+	return v;
+}
+
 static int
 dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
     const struct route_opts *o, struct cache *cache, FILE *out)
@@ -249,7 +262,7 @@ dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
 	r = jv_object_set(r, jv_string("bands"), jv_string(o->bands_server ?
 	    "server" : "estimate"));
 	v = jv_object_set(jv_object(), jv_string("url"),
-	    jv_string(g0->urls[0]));
+	    shown_url(g0));
 	v = jv_object_set(v, jv_string("model"), jv_string(model));
 	v = jv_object_set(v, jv_string("num_ctx"), ctx > 0 ?
 	    jv_number((double)ctx) : jv_null());
@@ -262,7 +275,7 @@ dry_run(const struct chat *c, size_t rawlen, const struct config *cfg,
 	    server_tokens(&q, tokens)));
 	r = jv_object_set(r, jv_string("gpu0"), v);
 	v = jv_object_set(jv_object(), jv_string("url"),
-	    jv_string(g1->urls[0]));
+	    shown_url(g1));
 	v = jv_object_set(v, jv_string("model"), jv_string(
 	    o->b.model != NULL ? o->b.model : g1->model));
 	r = jv_object_set(r, jv_string("gpu1"), v);
