@@ -371,6 +371,15 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 	assert_output ""
 }
 
+@test "a write error on stdout is reported once (status 1): text, --json, --no-stream" {
+	[[ -w /dev/full ]] || fail "no /dev/full"
+	for f in "" --json --no-stream; do
+		run --separate-stderr bash -c "chat | llm-generate $f >/dev/full"
+		assert_equal "$status" 1
+		assert_equal "$stderr" "llm-generate: writing output: No space left on device"
+	done
+}
+
 @test "a closed stdout ends it quietly and cancels the upstream request" {
 	fake_control GPU0 '{"answer_words": 3000}'
 	first=$(chat | llm-generate | head -c 5)
