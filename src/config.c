@@ -188,6 +188,8 @@ check_url(const char *p, const char *q)
 
 		if (rb == NULL)
 			return "no ']' after an IPv6 address";
+		if (rb == h + 1)
+			return "no host name";
 		if (rb + 1 < end && rb[1] != ':')
 			return "expected ':' after an IPv6 address";
 		colon = rb + 1 < end ? rb + 1 : NULL;
@@ -220,8 +222,14 @@ check_value(const struct setting *s, const char *val)
 
 	switch (s->type) {
 	case T_URL:
-		if (strchr(val, ' ') != NULL)
-			return "a URL has no spaces";
+		/*
+		 * libcurl refuses these only at request time, without the
+		 * file and line: a tab pasted into the config file.
+		 */
+		for (p = val; *p != '\0'; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f)
+				return "a URL has no spaces or control "
+				    "characters";
 		for (p = val;; p = q + 1) {
 			q = strchr(p, ',');
 			if (q == NULL)

@@ -504,6 +504,9 @@ lr_parse_ms(const char *s, long *out, const char **why)
 		return -1;
 	}
 	*out = (long)(v + 0.5);
+	/* Rounded to 0, a tiny limit would mean none at all. */
+	if (*out == 0 && v > 0)
+		*out = 1;
 	return 0;
 }
 

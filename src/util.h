@@ -108,6 +108,7 @@ double lr_now_ms(void);
  * Parse a non-negative number with an optional suffix, with range checks:
  * lr_parse_size: bytes, suffixes K, M, G (powers of 1024);
  * lr_parse_ms: a duration, default unit seconds, suffixes ms, s, m;
+ *     more than 0 but under 1 ms is 1 ms (0 means "no limit");
  * lr_parse_long: a plain integer in [min, max].
  * Each returns 0 on success, -1 with *why set on failure.
  */

@@ -182,6 +182,29 @@ true"
 	assert_fails 2 "^llm-generate: config file /nonexistent: No such file"
 }
 
+@test "a URL without a host, or with a tab or space, is refused at startup naming where (status 2)" {
+	cfg=$BATS_TEST_TMPDIR/config
+	for u in 'http://' 'http://[]' 'http://[]:11434'; do
+		run --separate-stderr bash -c "echo hi | LLM_GPU0_URL='$u' llm-generate"
+		assert_fails 2 "^llm-generate: LLM_GPU0_URL: bad value '${u//[/\\[}' for gpu0_url: no host name$"
+	done
+	printf '# a tab pasted in\ngpu0_url = %s/a\tb\n' "$GPU0_URL" >"$cfg"
+	run --separate-stderr bash -c "echo hi | LLM_ROUTE_CONFIG=$cfg llm-generate"
+	assert_fails 2 "^llm-generate: $cfg:2: bad value '.*' for gpu0_url: a URL has no spaces or control characters$"
+	printf 'gpu0_url = "%s/a b"\n' "$GPU0_URL" >"$cfg"
+	run --separate-stderr bash -c "echo hi | LLM_ROUTE_CONFIG=$cfg llm-generate"
+	assert_fails 2 "^llm-generate: $cfg:1: bad value '.*' for gpu0_url: a URL has no spaces or control characters$"
+	assert_equal "$(fake_count GPU0)" 0
+}
+
+@test "a time under 1 ms is 1 ms, not 0 (which is no limit)" {
+	fake_control GPU0 '{"first_byte_delay": 1}'
+	run --separate-stderr bash -c "chat | llm-generate --first-byte-timeout 0.0001"
+	assert_fails 5 "^llm-generate: GPU0 .*: no reply within 1 ms \(first-byte timeout\)$"
+	run --separate-stderr bash -c "chat | llm-generate --timeout 0.1ms"
+	assert_equal "$status" 5
+}
+
 @test "usage errors: unknown option, bad duration, stray argument (status 2)" {
 	run --separate-stderr llm-generate --bogus </dev/null
 	assert_equal "$status" 2

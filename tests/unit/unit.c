@@ -175,6 +175,10 @@ test_numbers(void)
 	ok(lr_parse_ms("1.5", &l, &why) == 0 && l == 1500, "duration 1.5");
 	ok(lr_parse_ms("250ms", &l, &why) == 0 && l == 250, "duration 250ms");
 	ok(lr_parse_ms("2m", &l, &why) == 0 && l == 120000, "duration 2m");
+	ok(lr_parse_ms("0.0001", &l, &why) == 0 && l == 1 &&
+	    lr_parse_ms("0.4ms", &l, &why) == 0 && l == 1,
+	    "a duration under 1 ms is 1 ms, not 0 (no limit)");
+	ok(lr_parse_ms("0", &l, &why) == 0 && l == 0, "duration 0");
 	ok(lr_parse_ms("x", &l, &why) != 0 && lr_parse_ms("1h", &l, &why) != 0,
 	    "bad durations refused");
 	ok(lr_parse_long("2000", 0, 10, &l, &why) != 0, "long out of range");
