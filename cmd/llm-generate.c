@@ -37,7 +37,7 @@ main(int argc, char *argv[])
 {
 	struct cli o;
 	struct config cfg;
-	struct gen_opts g = { 0, 0, 0, NULL, 0, -1, 0 };
+	struct gen_opts g = { 0, 0, 0, NULL, 0, -1, 0, 0 };
 	struct buf in = BUF_INIT;
 	struct chat c;
 	struct lr_err e;

@@ -27,6 +27,8 @@ struct gen_opts {
 				   role's, if > 0 */
 	long prompt_eval_count;	/* out: from the final stats, or -1 */
 	long http_status;	/* out: the server's HTTP status, or 0 */
+	int own_error_line;	/* --json cut by an error: the caller writes
+				   the {"error"} line (llm-serve), not this */
 };
 
 /*

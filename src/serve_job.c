@@ -607,6 +607,7 @@ job_chat(const struct job *j)
 
 	ro.gen.json = 1;
 	ro.gen.no_stream = !k.stream;
+	ro.gen.own_error_line = 1;	/* fail() writes it, in either API */
 	ro.serve = 1;
 	ro.fixed_num_ctx = 0;
 	{

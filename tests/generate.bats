@@ -394,6 +394,38 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 	assert_output ""
 }
 
+@test "--json cut by an error ends with an {\"error\"} line, as Ollama's own stream does" {
+	fake_control GPU0 '{"error_after": 2, "error": "CUDA error: out of memory"}'
+	run --separate-stderr bash -c "chat | llm-generate --json"
+	assert_equal "$status" 6
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(head -n 2 <<<"$output" | jq -c .done | paste -sd ' ')" "false false"
+	msg="GPU0 $GPU0_URL/api/chat: error in stream: CUDA error: out of memory"
+	assert_equal "${lines[2]}" "$(jq -nc --arg m "$msg" '{error: $m}')"
+	assert_equal "$stderr" "llm-generate: $msg"
+	run --separate-stderr bash -c "chat | llm-generate --json --api openai"
+	assert_equal "$status" 6
+	assert_equal "$(tail -n 1 <<<"$output" | jq -r .error)" \
+		"GPU0 $GPU0_URL/v1/chat/completions: error in stream: CUDA error: out of memory"
+	fake_reset GPU0
+	fake_control GPU0 '{"drop_after": 2, "drop_mode": "clean"}'
+	run --separate-stderr bash -c "chat | llm-generate --json"
+	assert_equal "$status" 7
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(jq -r .error <<<"${lines[2]}")" "${stderr#llm-generate: }"
+	# Nothing written, or --no-stream: no line either.
+	fake_reset GPU0
+	fake_control GPU0 '{"error_after": 0}'
+	run --separate-stderr bash -c "chat | llm-generate --json"
+	assert_equal "$status" 6
+	assert_output ""
+	fake_reset GPU0
+	fake_control GPU0 '{"drop_after": 2}'
+	run --separate-stderr bash -c "chat | llm-generate --json --no-stream"
+	assert_equal "$status" 7
+	assert_output ""
+}
+
 @test "a write error on stdout is reported once (status 1): text, --json, --no-stream" {
 	[[ -w /dev/full ]] || fail "no /dev/full"
 	for f in "" --json --no-stream; do
