@@ -199,7 +199,11 @@ xfer_open(struct chat_xfer *x)
 static const char *
 secs(double ms, char *b, size_t n)
 {
-	snprintf(b, n, ms < 10000 ? "%.1f s" : "%.0f s", ms / 1000.0);
+	/* Under 0.1 s, in ms: a 1 ms limit is not "0.0 s". */
+	if (ms < 100)
+		snprintf(b, n, "%.0f ms", ms);
+	else
+		snprintf(b, n, ms < 10000 ? "%.1f s" : "%.0f s", ms / 1000.0);
 	return b;
 }
 

@@ -332,10 +332,14 @@ cli_exit(int status, const struct lr_err *e)
 	    fclose(stdout) != 0)) {
 		if (errno == EPIPE)
 			sig = SIGPIPE;
-		else {
+		else if (status == 0) {
+			/*
+			 * After a failure, stdout's error flag may be the one
+			 * already reported ("writing output" from the
+			 * answering stage): one message per failure.
+			 */
 			lr_msg("writing output: %s", strerror(errno));
-			if (status == 0)
-				status = LR_FAIL;
+			status = LR_FAIL;
 		}
 	}
 	if (sig != 0) {

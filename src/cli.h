@@ -291,7 +291,8 @@ void cli_read_chat(const struct cli *o, struct buf *in, struct chat *c);
 /*
  * Close stdout checking for errors, then exit with status: quietly by
  * the signal for 130, 143 and LR_CLOSED (SIGPIPE), else with a message
- * when e is set.
+ * when e is set.  A failed write to stdout is reported only when nothing
+ * else was: the first failure is the one to tell.
  */
 _Noreturn void cli_exit(int status, const struct lr_err *e);
 

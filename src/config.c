@@ -194,6 +194,8 @@ check_url(const char *p, const char *q)
 
 		if (rb == NULL)
 			return "no ']' after an IPv6 address";
+		if (rb == h + 1)
+			return "no host name";
 		if (rb + 1 < end && rb[1] != ':')
 			return "expected ':' after an IPv6 address";
 		colon = rb + 1 < end ? rb + 1 : NULL;
@@ -239,8 +241,14 @@ check_value(const struct setting *s, const char *val)
 
 	switch (s->type) {
 	case T_URL:
-		if (strchr(val, ' ') != NULL)
-			return "a URL has no spaces";
+		/*
+		 * libcurl refuses these only at request time, without the
+		 * file and line: a tab pasted into the config file.
+		 */
+		for (p = val; *p != '\0'; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f)
+				return "a URL has no spaces or control "
+				    "characters";
 		for (p = val;; p = q + 1) {
 			q = strchr(p, ',');
 			if (q == NULL)
@@ -562,6 +570,8 @@ config_load(struct config *c, struct lr_err *e)
 	}
 	c->role[GPU0].api_key = getenv("LLM_GPU0_API_KEY");
 	c->role[GPU1].api_key = getenv("LLM_GPU1_API_KEY");
+	lr_secret(c->role[GPU0].api_key);
+	lr_secret(c->role[GPU1].api_key);
 	return resolve(c, e);
 }
 
@@ -595,11 +605,16 @@ config_check(struct config *c, struct lr_err *e)
 void
 config_print(const struct config *c, FILE *fp)
 {
+	struct buf b = BUF_INIT;
 	size_t i;
 
-	for (i = 0; i < NSETTINGS; i++)
-		fprintf(fp, "%s = %s\t# %s\n", settings[i].key,
-		    c->values[i], c->origins[i]);
+	for (i = 0; i < NSETTINGS; i++) {
+		buf_reset(&b);
+		buf_add_redacted(&b, c->values[i]);
+		fprintf(fp, "%s = %s\t# %s\n", settings[i].key, buf_str(&b),
+		    c->origins[i]);
+	}
+	buf_free(&b);
 }
 
 void

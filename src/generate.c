@@ -357,6 +357,28 @@ cut_end(struct gen *g)
 		g->out_failed = 1;
 }
 
+/*
+ * NDJSON cut off by an error: end it with an {"error":"..."} line, as
+ * Ollama ends such a stream, so that a reader of the lines sees why
+ * there is no done:true.  Not after a signal or a closed or failed
+ * output; the error stays the one to report, whatever this write does.
+ */
+static void
+json_error_end(struct gen *g, int st, const char *msg)
+{
+	struct buf b = BUF_INIT;
+
+	if (!g->o->json || g->o->no_stream || g->o->own_error_line ||
+	    g->out_failed || g->last == '\0' || st == LR_CLOSED || st > 128)
+		return;
+	request_dump(jv_object_set(jv_object(), jv_string("error"),
+	    jv_string(msg)), &b);
+	buf_addc(&b, '\n');
+	if (fwrite(b.p, 1, b.len, g->out) != b.len || fflush(g->out) != 0)
+		g->out_failed = 1;
+	buf_free(&b);
+}
+
 int
 generate(const struct chat *c, const struct role *r,
     struct gen_opts *o, FILE *out, struct lr_err *e)
@@ -430,8 +452,10 @@ generate(const struct chat *c, const struct role *r,
 		st = put(&g, g.hold.p, g.hold.len);
 		g.o = o;
 	}
-	if (st != 0)
+	if (st != 0) {
 		cut_end(&g);
+		json_error_end(&g, st, x.err.msg);
+	}
 	if (st != 0 && e != NULL)
 		*e = x.err;
 	o->http_status = x.http_status;

@@ -31,6 +31,8 @@ struct gen_opts {
 	long prompt_eval_count;	/* out: from the final stats, or -1 */
 	long http_status;	/* out: the server's HTTP status, or 0 */
 	double ms_first;	/* out: to the server's first byte */
+	int own_error_line;	/* --json cut by an error: the caller writes
+				   the {"error"} line (llm-serve), not this */
 };
 
 /*

@@ -56,7 +56,7 @@ put_str(struct buf *b, const char *s, int json)
 void
 log_event(enum log_level level, const char *event, ...)
 {
-	struct buf b = BUF_INIT;
+	struct buf b = BUF_INIT, v = BUF_INIT;	/* v: a value, masked */
 	struct timeval tv;
 	struct tm tm;
 	char ts[32];
@@ -93,7 +93,9 @@ log_event(enum log_level level, const char *event, ...)
 			if (s == NULL)
 				continue;
 			buf_printf(&b, as_json ? ",\"%s\":" : " %s=", k);
-			put_str(&b, s, as_json);
+			buf_reset(&v);
+			buf_add_redacted(&v, s);
+			put_str(&b, buf_str(&v), as_json);
 			break;
 		case 'i':
 			l = va_arg(ap, long);
@@ -123,4 +125,5 @@ log_event(enum log_level level, const char *event, ...)
 	fwrite(b.p, 1, b.len, stderr);
 	fflush(stderr);
 	buf_free(&b);
+	buf_free(&v);
 }

@@ -532,6 +532,19 @@ decide(const struct chat *c, const char *raw, size_t rawlen,
 	return STRAT_MAPREDUCE;
 }
 
+/* A role's first URL as --explain shows it: without its password. */
+static jv
+shown_url(const struct role *r)
+{
+	struct buf b = BUF_INIT;
+	jv v;
+
+	buf_add_redacted(&b, r->urls[0]);
+	v = jv_string(buf_str(&b));
+	buf_free(&b);
+	return v;
+}
+
 static int
 dry_run(const struct chat *c, const char *raw, size_t rawlen,
     const struct config *cfg, const struct route_opts *o, struct cache *cache,
@@ -563,8 +576,7 @@ dry_run(const struct chat *c, const char *raw, size_t rawlen,
 	    cfg->policy == POLICY_COST ? "cost" : "thresholds"));
 	if (cfg->policy == POLICY_COST)
 		r = jv_object_set(r, jv_string("candidates"), choice_json(&ch));
-	v = jv_object_set(jv_object(), jv_string("url"),
-	    jv_string(g0->urls[0]));
+	v = jv_object_set(jv_object(), jv_string("url"), shown_url(g0));
 	v = jv_object_set(v, jv_string("model"), jv_string(model));
 	v = jv_object_set(v, jv_string("num_ctx"), ctx > 0 ?
 	    jv_number((double)ctx) : jv_null());
@@ -577,8 +589,7 @@ dry_run(const struct chat *c, const char *raw, size_t rawlen,
 	    server_tokens(&q, tokens)));
 	speed_get(g0, model, cache, &sp);
 	r = jv_object_set(r, jv_string("gpu0"), speed_json(v, &sp));
-	v = jv_object_set(jv_object(), jv_string("url"),
-	    jv_string(g1.urls[0]));
+	v = jv_object_set(jv_object(), jv_string("url"), shown_url(&g1));
 	v = jv_object_set(v, jv_string("model"), jv_string(
 	    o->b.model != NULL ? o->b.model : g1.model));
 	speed_get(&g1, o->b.model != NULL ? o->b.model : g1.model, cache, &sp);

@@ -1396,6 +1396,7 @@ load_token(struct server *sv, struct lr_err *e)
 	sv->token = NULL;
 	if (env != NULL && *env != '\0') {
 		sv->token = xstrdup(env);
+		lr_secret(sv->token);
 		return 0;
 	}
 	if (path == NULL || *path == '\0')
@@ -1413,6 +1414,7 @@ load_token(struct server *sv, struct lr_err *e)
 		return lr_seterr(e, LR_USAGE, "token file %s: empty", path);
 	}
 	sv->token = line;
+	lr_secret(sv->token);
 	return 0;
 }
 

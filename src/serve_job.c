@@ -619,6 +619,7 @@ job_chat(const struct job *j)
 
 	ro.gen.json = 1;
 	ro.gen.no_stream = !k.stream;
+	ro.gen.own_error_line = 1;	/* fail() writes it, in either API */
 	ro.serve = 1;
 	ro.fixed_num_ctx = fixed_num_ctx(j, request_model(&c,
 	    &j->cfg->role[GPU0], ro.gen.model));
@@ -743,8 +744,12 @@ job_health(const struct job *j)
 	if (st == 0) {
 		o = jv_object_set(jv_object(), jv_string("status"),
 		    jv_string("ok"));
+		struct buf u = BUF_INIT;
+
+		buf_add_redacted(&u, g0->urls[0]);
 		o = jv_object_set(o, jv_string("gpu0"), jv_string(
-		    g0->urls[0]));
+		    buf_str(&u)));
+		buf_free(&u);
 		head(&k, 200, "application/json", KIND_BODY);
 	} else {
 		o = jv_object_set(jv_object(), jv_string("error"),

@@ -47,12 +47,130 @@ oneline(char *s)
 			*s = ' ';
 }
 
+/*
+ * Secrets no message may show: the API keys and llm-serve's token.
+ * Kept here, beside the one function that masks them, so that every
+ * diagnostic, log line and --print-config goes through the same check.
+ */
+#define NSECRETS 8
+static char *secrets[NSECRETS];
+static int nsecrets;
+
+void
+lr_secret(const char *s)
+{
+	int i;
+
+	/*
+	 * We never print a key ourselves: this catches a server echoing
+	 * one back in an error.  Shorter than 4 bytes, every match of a
+	 * couple of common letters in a message would be masked.
+	 */
+	if (s == NULL || strlen(s) < 4)
+		return;
+	for (i = 0; i < nsecrets; i++)
+		if (strcmp(secrets[i], s) == 0)
+			return;
+	if (nsecrets < NSECRETS)
+		secrets[nsecrets++] = xstrdup(s);
+}
+
+/* Where masked text goes: a buffer, or a fixed array (cut to fit). */
+struct redact_out {
+	struct buf *b;
+	char *p;
+	size_t n, size;
+};
+
+static void
+sink_add(struct redact_out *o, const char *s, size_t n)
+{
+	if (o->b != NULL) {
+		buf_add(o->b, s, n);
+		return;
+	}
+	if (n > o->size - 1 - o->n)
+		n = o->size - 1 - o->n;
+	memcpy(o->p + o->n, s, n);
+	o->n += n;
+	o->p[o->n] = '\0';
+}
+
+/* Does the user info of a URL end (or not start) at c? */
+static int
+authority_end(unsigned char c)
+{
+	return c <= ' ' || c == 0x7f || strchr("/?#\"',<>", c) != NULL;
+}
+
+/*
+ * Copy s, masking each URL's password (scheme://user:***@host) and each
+ * registered secret as "***".  A user info without ':' is masked whole
+ * ("***@host"): some servers take a token as the user name.  No
+ * allocation with a fixed array, so that "out of memory" can be said.
+ */
+static void
+redact(struct redact_out *o, const char *s)
+{
+	size_t j, at, len;
+	const char *colon;
+	int i;
+
+next:
+	while (*s != '\0') {
+		for (i = 0; i < nsecrets; i++) {
+			len = strlen(secrets[i]);
+			if (strncmp(s, secrets[i], len) == 0) {
+				sink_add(o, "***", 3);
+				s += len;
+				goto next;
+			}
+		}
+		if (strncmp(s, "://", 3) != 0) {
+			sink_add(o, s++, 1);
+			continue;
+		}
+		sink_add(o, s, 3);
+		s += 3;
+		for (j = 0, at = 0; !authority_end((unsigned char)s[j]); j++)
+			if (s[j] == '@')
+				at = j + 1;
+		if (at == 0)
+			continue;
+		colon = memchr(s, ':', at - 1);
+		if (colon != NULL)
+			sink_add(o, s, (size_t)(colon - s) + 1);
+		sink_add(o, "***@", 4);
+		s += at;
+	}
+}
+
+void
+lr_redact(char *dst, size_t dstsz, const char *src)
+{
+	struct redact_out o = { NULL, dst, 0, dstsz };
+
+	if (dstsz == 0)
+		return;
+	dst[0] = '\0';
+	redact(&o, src);
+}
+
+void
+buf_add_redacted(struct buf *b, const char *s)
+{
+	struct redact_out o = { b, NULL, 0, 0 };
+
+	redact(&o, s);
+}
+
 static void
 vmsg(const char *fmt, va_list ap)
 {
-	char line[1024];
+	char raw[1024], line[1024];
 
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	lr_redact(line, sizeof(line), raw);
 	oneline(line);
 	fprintf(stderr, "%s: %s\n", progname, line);
 	fflush(stderr);
@@ -61,14 +179,16 @@ vmsg(const char *fmt, va_list ap)
 int
 lr_seterr(struct lr_err *e, int status, const char *fmt, ...)
 {
+	char raw[sizeof(e->msg)];
 	va_list ap;
 
 	if (e == NULL)
 		return status;
 	e->status = status;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	lr_redact(e->msg, sizeof(e->msg), raw);
 	oneline(e->msg);
 	return status;
 }
@@ -384,6 +504,9 @@ lr_parse_ms(const char *s, long *out, const char **why)
 		return -1;
 	}
 	*out = (long)(v + 0.5);
+	/* Rounded to 0, a tiny limit would mean none at all. */
+	if (*out == 0 && v > 0)
+		*out = 1;
 	return 0;
 }
 

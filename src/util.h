@@ -47,6 +47,18 @@ _Noreturn void lr_die_err(const struct lr_err *e);
 _Noreturn void lr_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
+/*
+ * Secrets kept out of every message (SPEC section 7): lr_secret()
+ * registers one (an API key, llm-serve's token); lr_redact() copies src
+ * into dst (dstsz, cut to fit) with each registered secret and each
+ * URL's password shown as "***" (http://user:***@host).  lr_seterr(),
+ * lr_warn(), lr_msg(), lr_die() and log_event() mask what they print;
+ * whatever prints settings on stdout (--print-config, --explain) uses
+ * buf_add_redacted().
+ */
+void lr_secret(const char *s);
+void lr_redact(char *dst, size_t dstsz, const char *src);
+
 /* Copy at most max bytes of s into dst (size dstsz) for a message:
  * control characters become spaces, a cut is marked with "...". */
 void lr_excerpt(char *dst, size_t dstsz, const char *s, size_t len,
@@ -73,6 +85,8 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Add s as lr_redact() shows it. */
+void buf_add_redacted(struct buf *b, const char *s);
 /* Take the NUL-terminated contents; b is left empty. */
 char *buf_detach(struct buf *b);
 /* NUL-terminate without counting the NUL. */
@@ -94,6 +108,7 @@ double lr_now_ms(void);
  * Parse a non-negative number with an optional suffix, with range checks:
  * lr_parse_size: bytes, suffixes K, M, G (powers of 1024);
  * lr_parse_ms: a duration, default unit seconds, suffixes ms, s, m;
+ *     more than 0 but under 1 ms is 1 ms (0 means "no limit");
  * lr_parse_long: a plain integer in [min, max].
  * Each returns 0 on success, -1 with *why set on failure.
  */

@@ -182,6 +182,29 @@ true"
 	assert_fails 2 "^llm-generate: config file /nonexistent: No such file"
 }
 
+@test "a URL without a host, or with a tab or space, is refused at startup naming where (status 2)" {
+	cfg=$BATS_TEST_TMPDIR/config
+	for u in 'http://' 'http://[]' 'http://[]:11434'; do
+		run --separate-stderr bash -c "echo hi | LLM_GPU0_URL='$u' llm-generate"
+		assert_fails 2 "^llm-generate: LLM_GPU0_URL: bad value '${u//[/\\[}' for gpu0_url: no host name$"
+	done
+	printf '# a tab pasted in\ngpu0_url = %s/a\tb\n' "$GPU0_URL" >"$cfg"
+	run --separate-stderr bash -c "echo hi | LLM_ROUTE_CONFIG=$cfg llm-generate"
+	assert_fails 2 "^llm-generate: $cfg:2: bad value '.*' for gpu0_url: a URL has no spaces or control characters$"
+	printf 'gpu0_url = "%s/a b"\n' "$GPU0_URL" >"$cfg"
+	run --separate-stderr bash -c "echo hi | LLM_ROUTE_CONFIG=$cfg llm-generate"
+	assert_fails 2 "^llm-generate: $cfg:1: bad value '.*' for gpu0_url: a URL has no spaces or control characters$"
+	assert_equal "$(fake_count GPU0)" 0
+}
+
+@test "a time under 1 ms is 1 ms, not 0 (which is no limit)" {
+	fake_control GPU0 '{"first_byte_delay": 1}'
+	run --separate-stderr bash -c "chat | llm-generate --first-byte-timeout 0.0001"
+	assert_fails 5 "^llm-generate: GPU0 .*: no reply within 1 ms \(first-byte timeout\)$"
+	run --separate-stderr bash -c "chat | llm-generate --timeout 0.1ms"
+	assert_equal "$status" 5
+}
+
 @test "usage errors: unknown option, bad duration, stray argument (status 2)" {
 	run --separate-stderr llm-generate --bogus </dev/null
 	assert_equal "$status" 2
@@ -369,6 +392,47 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 	run --separate-stderr bash -c "chat | llm-generate"
 	assert_success
 	assert_output ""
+}
+
+@test "--json cut by an error ends with an {\"error\"} line, as Ollama's own stream does" {
+	fake_control GPU0 '{"error_after": 2, "error": "CUDA error: out of memory"}'
+	run --separate-stderr bash -c "chat | llm-generate --json"
+	assert_equal "$status" 6
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(head -n 2 <<<"$output" | jq -c .done | paste -sd ' ')" "false false"
+	msg="GPU0 $GPU0_URL/api/chat: error in stream: CUDA error: out of memory"
+	assert_equal "${lines[2]}" "$(jq -nc --arg m "$msg" '{error: $m}')"
+	assert_equal "$stderr" "llm-generate: $msg"
+	run --separate-stderr bash -c "chat | llm-generate --json --api openai"
+	assert_equal "$status" 6
+	assert_equal "$(tail -n 1 <<<"$output" | jq -r .error)" \
+		"GPU0 $GPU0_URL/v1/chat/completions: error in stream: CUDA error: out of memory"
+	fake_reset GPU0
+	fake_control GPU0 '{"drop_after": 2, "drop_mode": "clean"}'
+	run --separate-stderr bash -c "chat | llm-generate --json"
+	assert_equal "$status" 7
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(jq -r .error <<<"${lines[2]}")" "${stderr#llm-generate: }"
+	# Nothing written, or --no-stream: no line either.
+	fake_reset GPU0
+	fake_control GPU0 '{"error_after": 0}'
+	run --separate-stderr bash -c "chat | llm-generate --json"
+	assert_equal "$status" 6
+	assert_output ""
+	fake_reset GPU0
+	fake_control GPU0 '{"drop_after": 2}'
+	run --separate-stderr bash -c "chat | llm-generate --json --no-stream"
+	assert_equal "$status" 7
+	assert_output ""
+}
+
+@test "a write error on stdout is reported once (status 1): text, --json, --no-stream" {
+	[[ -w /dev/full ]] || fail "no /dev/full"
+	for f in "" --json --no-stream; do
+		run --separate-stderr bash -c "chat | llm-generate $f >/dev/full"
+		assert_equal "$status" 1
+		assert_equal "$stderr" "llm-generate: writing output: No space left on device"
+	done
 }
 
 @test "a closed stdout ends it quietly and cancels the upstream request" {

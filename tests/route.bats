@@ -341,6 +341,28 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	    '{"prog":"llm-route","event":"show","role":"GPU0","url":"'"$GPU0_URL"'/api/show","status":404}'
 }
 
+@test "--json cut by an error ends with an {\"error\"} line (status 6)" {
+	fake_control GPU0 '{"error_after": 2, "error": "CUDA error: out of memory"}'
+	run --separate-stderr llm-route --json <"$A"
+	assert_equal "$status" 6
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(jq -r .error <<<"${lines[2]}")" \
+		"GPU0 $GPU0_URL/api/chat: error in stream: CUDA error: out of memory"
+	assert_equal "$stderr" "llm-route: $(jq -r .error <<<"${lines[2]}")"
+}
+
+@test "a write error on stdout while answering is reported once (status 1)" {
+	[[ -w /dev/full ]] || fail "no /dev/full"
+	for f in "$A" "$B"; do
+		run --separate-stderr bash -c "llm-route --no-cache <'$f' >/dev/full"
+		assert_equal "$status" 1
+		assert_equal "$stderr" "llm-route: writing output: No space left on device"
+		run --separate-stderr bash -c "llm-route --json <'$f' >/dev/full"
+		assert_equal "$status" 1
+		assert_equal "$stderr" "llm-route: writing output: No space left on device"
+	done
+}
+
 @test "bad input (status 3) and bad flags (status 2)" {
 	run --separate-stderr llm-route <<<'{"messages": [{"role": "user", "content": 5}]}'
 	assert_fails 3 'messages\[0\].content: expected a string or an array of parts, got a number$'

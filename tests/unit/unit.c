@@ -176,11 +176,39 @@ test_numbers(void)
 	ok(lr_parse_ms("1.5", &l, &why) == 0 && l == 1500, "duration 1.5");
 	ok(lr_parse_ms("250ms", &l, &why) == 0 && l == 250, "duration 250ms");
 	ok(lr_parse_ms("2m", &l, &why) == 0 && l == 120000, "duration 2m");
+	ok(lr_parse_ms("0.0001", &l, &why) == 0 && l == 1 &&
+	    lr_parse_ms("0.4ms", &l, &why) == 0 && l == 1,
+	    "a duration under 1 ms is 1 ms, not 0 (no limit)");
+	ok(lr_parse_ms("0", &l, &why) == 0 && l == 0, "duration 0");
 	ok(lr_parse_ms("x", &l, &why) != 0 && lr_parse_ms("1h", &l, &why) != 0,
 	    "bad durations refused");
 	ok(lr_parse_long("2000", 0, 10, &l, &why) != 0, "long out of range");
 	ok(lr_parse_long("12a", 0, 100, &l, &why) != 0 &&
 	    lr_parse_long("", 0, 100, &l, &why) != 0, "long not a number");
+}
+
+static void
+test_redact(void)
+{
+	char out[64];
+	struct lr_err e;
+
+	lr_redact(out, sizeof(out), "http://alice:pw@h:1/x http://h:2");
+	ok(strcmp(out, "http://alice:***@h:1/x http://h:2") == 0,
+	    "redact: a URL's password");
+	lr_redact(out, sizeof(out), "'https://tok@h','http://u:@h'");
+	ok(strcmp(out, "'https://***@h','http://u:***@h'") == 0,
+	    "redact: a user name alone, an empty password");
+	lr_redact(out, sizeof(out), "http://h/a@b?c=d@e mail@x ://");
+	ok(strcmp(out, "http://h/a@b?c=d@e mail@x ://") == 0,
+	    "redact: an '@' after the host is left alone");
+	lr_redact(out, 8, "http://a:b@h");
+	ok(strcmp(out, "http://") == 0, "redact: cut to fit");
+	lr_secret("sk-1234");
+	lr_secret("abc");
+	lr_seterr(&e, LR_BACKEND, "bad key sk-1234, abc");
+	ok(strcmp(e.msg, "bad key ***, abc") == 0,
+	    "redact: a secret in an error; one under 4 bytes is not one");
 }
 
 static int
@@ -461,6 +489,7 @@ main(void)
 	test_stream();
 	test_error_message();
 	test_numbers();
+	test_redact();
 	test_chat();
 	test_estimate();
 	test_trim();
