@@ -163,26 +163,6 @@ logged() { grep '^{' <<<"$1" | jq -es "any(.[]; $2)" >/dev/null; }
 	[[ $stderr == *"serve_prepare: not a number from 0 to 100"* ]] || fail "$stderr"
 }
 
-metric() {	# the value of llm-serve's metric $1 (with its labels)
-	curl -sS "$SERVE_URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
-
-metric_at_least() {
-	local v
-	v=$(metric "$1") || return 1
-	(( ${v%.*} >= $2 ))
-}
-
-# Wait until command "$@" succeeds (10 s at most).
-wait_for() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 no_jobs() { ! pgrep -P "$SERVE_PID" >/dev/null; }
 
 @test "llm-serve --policy cost: a chat answered direct is prepared from serve_prepare percent of GPU0's window" {

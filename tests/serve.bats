@@ -70,16 +70,6 @@ wait_lines() {
 	return 1
 }
 
-# Wait until command "$@" succeeds (10 s at most).
-wait_for() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # Has fake $1 logged event $2 since its last reset?
 logged() {
 	local v=${1}_LOG
@@ -92,10 +82,6 @@ logged() {
 cancelled() {
 	fake_requests "$1" | jq -e -s 'length == 1 and .[0].event == "end"
 		and .[0].client_gone and (.[0].completed | not)' >/dev/null
-}
-
-metric() {	# the value of metric $1 (a full name with labels, or a bare name)
-	curl -sS "$SERVE_URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
 }
 
 # The SPEC 8 NDJSON stream shape, line by line, on stdin.
@@ -518,14 +504,6 @@ check_ndjson() {
 	check_ndjson <"$BATS_TEST_TMPDIR/out"
 	assert_equal "$(fake_count GPU1)" 1
 	assert_equal "$(metric llm_serve_helper_cooldowns_total)" 1
-}
-
-# Is metric $1 at least $2 (evaluated on each try, unlike wait_for test
-# "$(metric ...)", whose value is taken once)?
-metric_at_least() {
-	local v
-	v=$(metric "$1") || return 1
-	(( ${v:-0} >= $2 ))
 }
 
 # Has llm-serve logged at least $1 lines matching $2?

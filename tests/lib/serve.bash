@@ -5,6 +5,11 @@
 #                           SERVE_URL, SERVE_PID and SERVE_ERR (its stderr)
 #   serve_stop              SIGTERM, and wait for it (SIGKILL after 15 s);
 #                           returns its exit status
+#   wait_for CMD...         until CMD succeeds, 10 s at most
+#   metric NAME             the value of /metrics' NAME (a full name with
+#                           labels, or a bare name)
+#   metric_at_least NAME N  is it at least N (each try asks again, unlike
+#                           wait_for test "$(metric ...)", taken once)?
 # State lives in $BATS_FILE_TMPDIR/serve (or a mktemp directory outside bats).
 
 serve_start() {
@@ -44,4 +49,24 @@ serve_stop() {
 	wait "$SERVE_PID" || st=$?
 	SERVE_PID=
 	return $st
+}
+
+wait_for() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+metric() {
+	curl -sS "$SERVE_URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+
+metric_at_least() {
+	local v
+	v=$(metric "$1") || return 1
+	v=${v:-0}
+	(( ${v%.*} >= $2 ))
 }
