@@ -470,10 +470,22 @@ extract_render(const struct items *it, struct buf *out)
 size_t
 extract_trim(const char *text, size_t len, size_t target, enum est_method m)
 {
-	size_t lo = 0, hi = len, mid, i;
+	size_t lo = 0, hi, mid, i, w = target * 16 + 256;
 
-	if (est_text_tokens(text, len, m) <= target)
-		return len;
+	/*
+	 * Only a window is searched, doubled while all of it is within
+	 * target: trimming a long text piece by piece (a line of megabytes
+	 * cut into chunks) costs the pieces, not the rest of the text for
+	 * each piece.
+	 */
+	for (;;) {
+		hi = w < len ? w : len;
+		if (est_text_tokens(text, hi, m) > target)
+			break;
+		if (hi == len)
+			return len;
+		w = w > len / 2 ? len : w * 2;
+	}
 	while (lo < hi) {	/* the longest prefix within target */
 		mid = lo + (hi - lo + 1) / 2;
 		while (mid > lo && mid < len &&
