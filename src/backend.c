@@ -13,6 +13,8 @@
 
 #define ERRBODY_MAX	65536
 #define POLL_MS		50
+#define SHOW_MS		30000L		/* /api/show, at most */
+#define SHOW_REPLY_MAX	(4UL * 1024 * 1024)
 
 volatile sig_atomic_t backend_interrupted;
 
@@ -534,131 +536,6 @@ backend_xfer_free(struct chat_xfer *x)
 	stream_free(&x->stream);
 }
 
-static size_t
-collect(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-
-	if (b->len > 4 * 1024 * 1024)
-		return 0;
-	buf_add(b, ptr, size * nmemb);
-	return size * nmemb;
-}
-
-/* Abort a blocking transfer when a signal came. */
-static int
-on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
-{
-	(void)ud, (void)dt, (void)dn, (void)ut, (void)un;
-	return backend_interrupted != 0;
-}
-
-/* One /api/show on one URL. */
-static int
-show_one(const struct role *r, const char *base, const char *model,
-    long *ctx, struct lr_err *e)
-{
-	struct buf url = BUF_INIT, body = BUF_INIT, reply = BUF_INIT;
-	struct curl_slist *h;
-	char msg[400], errbuf[CURL_ERROR_SIZE] = "";
-	CURL *c;
-	CURLcode res;
-	long code = 0;
-	int st = 0;
-	jv v, info, arch, n;
-
-	buf_printf(&url, "%s/api/show", base);
-	v = jv_dump_string(jv_object_set(jv_object(), jv_string("model"),
-	    jv_string(model)), 0);
-	buf_adds(&body, jv_string_value(v));
-	jv_free(v);
-	if ((c = curl_easy_init()) == NULL)
-		lr_die(LR_FAIL, "out of memory");
-	h = curl_slist_append(NULL, "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, buf_str(&url));
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, buf_str(&body));
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	    r->connect_ms > 0 ? (long)r->connect_ms : 5000L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	res = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (res == CURLE_ABORTED_BY_CALLBACK)
-		st = lr_seterr(e, 128 + (int)backend_interrupted,
-		    "interrupted");
-	else if (res == CURLE_COULDNT_CONNECT ||
-	    res == CURLE_COULDNT_RESOLVE_HOST || res == CURLE_SEND_ERROR) {
-		snprintf(msg, sizeof(msg), "%s %s", r->name, buf_str(&url));
-		st = unreachable(r, msg, c, res, *errbuf ? errbuf :
-		    curl_easy_strerror(res), e);
-	}
-	else if (res == CURLE_OPERATION_TIMEDOUT)
-		st = lr_seterr(e, LR_TIMEOUT, "%s %s: timed out", r->name,
-		    buf_str(&url));
-	else if (res != CURLE_OK)
-		st = lr_seterr(e, LR_MALFORMED, "%s %s: %s", r->name,
-		    buf_str(&url), *errbuf ? errbuf : curl_easy_strerror(res));
-	else if (code < 200 || code > 299) {
-		stream_error_message(reply.p, reply.len, msg, sizeof(msg));
-		st = lr_seterr(e, LR_BACKEND, "%s %s: HTTP %ld%s%s", r->name,
-		    buf_str(&url), code, *msg ? ": " : "", msg);
-	} else {
-		v = reply.len > 0 && reply.len < 0x7fffffff ?
-		    jv_parse_sized(reply.p, (int)reply.len) : jv_invalid();
-		info = jv_get_kind(v) == JV_KIND_OBJECT ?
-		    jv_object_get(jv_copy(v), jv_string("model_info")) :
-		    jv_invalid();
-		arch = jv_get_kind(info) == JV_KIND_OBJECT ?
-		    jv_object_get(jv_copy(info),
-		    jv_string("general.architecture")) : jv_invalid();
-		n = jv_invalid();
-		if (jv_get_kind(arch) == JV_KIND_STRING)
-			n = jv_object_get(jv_copy(info), jv_string_fmt(
-			    "%s.context_length", jv_string_value(arch)));
-		if (jv_get_kind(n) == JV_KIND_NUMBER &&
-		    jv_number_value(n) > 0 && jv_number_value(n) < 1e9)
-			*ctx = (long)jv_number_value(n);
-		else
-			st = lr_seterr(e, LR_MALFORMED, "%s %s: no context "
-			    "length in model_info", r->name, buf_str(&url));
-		jv_free(n);
-		jv_free(arch);
-		jv_free(info);
-		jv_free(v);
-	}
-	log_event(st == 0 ? LOG_INFO : LOG_WARN, "show", "role", 's',
-	    r->name, "url", 's', buf_str(&url), "status", 'i', code,
-	    "context_length", 'i', st == 0 ? *ctx : -1L, (const char *)NULL);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	buf_free(&url);
-	buf_free(&body);
-	buf_free(&reply);
-	return st;
-}
-
-int
-backend_context_length(const struct role *r, const char *model, long *ctx,
-    struct lr_err *e)
-{
-	int i, st = LR_UNREACHABLE;
-
-	for (i = 0; i < r->nurls; i++) {
-		st = show_one(r, r->urls[i], model, ctx, e);
-		if (st != LR_UNREACHABLE)
-			break;
-	}
-	return st;
-}
-
 int
 backend_probe(const struct role *r, struct lr_err *e)
 {
@@ -759,7 +636,8 @@ forward_one(const struct role *r, const char *base, const char *method,
 {
 	struct buf url = BUF_INIT, auth = BUF_INIT;
 	struct curl_slist *h = NULL;
-	char errbuf[CURL_ERROR_SIZE] = "";
+	char errbuf[CURL_ERROR_SIZE] = "", what[300], t[32];
+	curl_off_t conn = 0;
 	struct fwd f;
 	CURLcode res;
 	int st = 0;
@@ -815,14 +693,23 @@ forward_one(const struct role *r, const char *base, const char *method,
 		st = lr_seterr(e, 128 + (int)backend_interrupted,
 		    "interrupted");
 	else if (res == CURLE_COULDNT_CONNECT ||
-	    res == CURLE_COULDNT_RESOLVE_HOST || res == CURLE_SEND_ERROR)
-		st = lr_seterr(e, LR_UNREACHABLE, "%s %s: cannot connect: %s",
-		    r->name, buf_str(&url), *errbuf ? errbuf :
-		    curl_easy_strerror(res));
-	else if (res == CURLE_OPERATION_TIMEDOUT)
-		st = lr_seterr(e, LR_TIMEOUT, "%s %s: timed out", r->name,
-		    buf_str(&url));
-	else
+	    res == CURLE_COULDNT_RESOLVE_HOST || res == CURLE_SEND_ERROR) {
+		snprintf(what, sizeof(what), "%s %s", r->name, buf_str(&url));
+		st = unreachable(r, what, f.c, res, *errbuf ? errbuf :
+		    curl_easy_strerror(res), e);
+	} else if (res == CURLE_OPERATION_TIMEDOUT) {
+		/* Not connected yet: the connect timeout; else the whole. */
+		curl_easy_getinfo(f.c, CURLINFO_CONNECT_TIME_T, &conn);
+		if (conn == 0)
+			st = lr_seterr(e, LR_TIMEOUT, "%s %s: connect timeout "
+			    "after %s", r->name, buf_str(&url), secs((double)
+			    (r->connect_ms > 0 ? r->connect_ms : 5000L), t,
+			    sizeof(t)));
+		else
+			st = lr_seterr(e, LR_TIMEOUT, "%s %s: not done within "
+			    "%s (timeout)", r->name, buf_str(&url),
+			    secs((double)total_ms, t, sizeof(t)));
+	} else
 		st = lr_seterr(e, LR_MALFORMED, "%s %s: %s", r->name,
 		    buf_str(&url), *errbuf ? errbuf : curl_easy_strerror(res));
 	curl_slist_free_all(h);
@@ -845,5 +732,115 @@ backend_forward(const struct role *r, const char *method, const char *path,
 		if (st != LR_UNREACHABLE)
 			break;
 	}
+	return st;
+}
+
+/* What an /api/show reply collects: its status and body, capped. */
+struct show_reply {
+	long code;
+	struct buf body;
+};
+
+static int
+show_head(void *ctx, long status, const char *ctype)
+{
+	struct show_reply *r = ctx;
+
+	(void)ctype;
+	r->code = status;
+	return 0;
+}
+
+static int
+show_data(void *ctx, const char *p, size_t n)
+{
+	struct show_reply *r = ctx;
+
+	/* The model's description is a few kB; the rest is not read. */
+	if (r->body.len < SHOW_REPLY_MAX)
+		buf_add(&r->body, p, n);
+	return 0;
+}
+
+/* The context length in an /api/show reply, or -1. */
+static long
+show_context_length(const struct buf *b)
+{
+	jv v, info, arch, n;
+	long ctx = -1;
+
+	v = b->len > 0 && b->len < 0x7fffffff ?
+	    jv_parse_sized(b->p, (int)b->len) : jv_invalid();
+	info = jv_get_kind(v) == JV_KIND_OBJECT ?
+	    jv_object_get(jv_copy(v), jv_string("model_info")) : jv_invalid();
+	arch = jv_get_kind(info) == JV_KIND_OBJECT ?
+	    jv_object_get(jv_copy(info), jv_string("general.architecture")) :
+	    jv_invalid();
+	n = jv_invalid();
+	if (jv_get_kind(arch) == JV_KIND_STRING)
+		n = jv_object_get(jv_copy(info), jv_string_fmt(
+		    "%s.context_length", jv_string_value(arch)));
+	if (jv_get_kind(n) == JV_KIND_NUMBER && jv_number_value(n) > 0 &&
+	    jv_number_value(n) < 1e9)
+		ctx = (long)jv_number_value(n);
+	jv_free(n);
+	jv_free(arch);
+	jv_free(info);
+	jv_free(v);
+	return ctx;
+}
+
+/*
+ * Through backend_forward(), the path every other request to a role but
+ * a chat takes: the role's connect, first-byte and idle timeouts and its
+ * key, the next URL when one is unreachable.  In all at most the role's
+ * total timeout, and SHOW_MS, since the reply is a few kB read from disk:
+ * a server that takes longer is hung, whatever a prompt may take it.
+ */
+int
+backend_context_length(const struct role *r, const char *model, long *ctx,
+    struct lr_err *e)
+{
+	struct show_reply rep;
+	struct fwd_cb cb = { show_head, show_data, &rep };
+	struct buf url = BUF_INIT;
+	char msg[400];
+	long total = r->total_ms > 0 && r->total_ms < SHOW_MS ? r->total_ms :
+	    SHOW_MS;
+	int i, st = lr_seterr(e, LR_UNREACHABLE, "%s: no URL", r->name);
+	jv body;
+
+	body = jv_dump_string(jv_object_set(jv_object(), jv_string("model"),
+	    jv_string(model)), 0);
+	for (i = 0; i < r->nurls; i++) {
+		memset(&rep, 0, sizeof(rep));
+		buf_reset(&url);
+		buf_printf(&url, "%s/api/show", r->urls[i]);
+		st = forward_one(r, r->urls[i], "POST", "/api/show",
+		    jv_string_value(body), strlen(jv_string_value(body)),
+		    total, &cb, e);
+		if (st == 0 && (rep.code < 200 || rep.code > 299)) {
+			stream_error_message(rep.body.p, rep.body.len, msg,
+			    sizeof(msg));
+			st = lr_seterr(e, LR_BACKEND, "%s %s: HTTP %ld%s%s",
+			    r->name, buf_str(&url), rep.code, *msg ? ": " : "",
+			    msg);
+		} else if (st == 0 &&
+		    (*ctx = show_context_length(&rep.body)) < 0)
+			st = lr_seterr(e, LR_MALFORMED, "%s %s: no context "
+			    "length in model_info", r->name, buf_str(&url));
+		log_event(st == 0 ? LOG_INFO : LOG_WARN, "show", "role", 's',
+		    r->name, "url", 's', buf_str(&url), "status", 'i',
+		    rep.code, "context_length", 'i', st == 0 ? *ctx : -1L,
+		    (const char *)NULL);
+		buf_free(&rep.body);
+		/* The next URL as a chat would try it: this one is not
+		 * there, or failed as a server fails. */
+		if (st != LR_UNREACHABLE && (st != LR_BACKEND ||
+		    rep.code < 500))
+			break;
+	}
+	jv_free(body);
+	buf_free(&url);
 	return st;
 }

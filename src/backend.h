@@ -83,8 +83,10 @@ int backend_probe(const struct role *r, struct lr_err *e);
 
 /*
  * The context length of model on role r's first URL that answers, from
- * Ollama's /api/show (model_info["<arch>.context_length"]).  Returns 0
- * and *ctx, or a status with e set.
+ * Ollama's /api/show (model_info["<arch>.context_length"]), asked as
+ * backend_forward() asks: the role's key and timeouts, the next URL
+ * when one is unreachable or answers 5xx; at most 30 s in all.  Returns
+ * 0 and *ctx, or a status with e set.
  */
 int backend_context_length(const struct role *r, const char *model,
     long *ctx, struct lr_err *e);

@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "measure.h"
@@ -51,8 +52,9 @@ long
 route_model_window(const struct role *r, const char *model,
     struct cache *cache, int ask, const char **from, struct lr_err *e)
 {
-	char key[CACHE_KEY_LEN + 1];
+	char key[CACHE_KEY_LEN + 1], *end;
 	struct buf b = BUF_INIT;
+	long long t;
 	long n;
 
 	e->status = 0;
@@ -61,18 +63,38 @@ route_model_window(const struct role *r, const char *model,
 		return 0;
 	cache_server_key("context_length", r->urls[0], model, key);
 	if (cache != NULL && cache_get(cache, key, &b)) {
-		n = strtol(buf_str(&b), NULL, 10);
-		buf_free(&b);
+		n = strtol(buf_str(&b), &end, 10);
 		if (n > 0) {
+			buf_free(&b);
 			*from = "cache";
 			return n;
+		}
+		/* "0 TIME": the lookup timed out at TIME; not asked again
+		 * for a while, so that a hung server costs one wait. */
+		t = strtoll(end, NULL, 10);
+		buf_free(&b);
+		if (n == 0 && t > 0 && time(NULL) >= t &&
+		    time(NULL) - t < ROUTE_SHOW_RETRY) {
+			if (ask)
+				lr_warn("%s's /api/show timed out %lld s ago: "
+				    "the model's context window is unknown "
+				    "(asked again after %d minutes)", r->name,
+				    (long long)(time(NULL) - t),
+				    ROUTE_SHOW_RETRY / 60);
+			return 0;
 		}
 	}
 	buf_free(&b);
 	if (!ask)
 		return 0;
-	if (backend_context_length(r, model, &n, e) != 0)
+	if (backend_context_length(r, model, &n, e) != 0) {
+		if (e->status == LR_TIMEOUT && cache != NULL) {
+			buf_printf(&b, "0 %lld", (long long)time(NULL));
+			cache_put(cache, key, b.p, b.len);
+			buf_free(&b);
+		}
 		return 0;
+	}
 	e->status = 0;	/* an earlier URL may have failed */
 	buf_printf(&b, "%ld", n);
 	if (cache != NULL)

@@ -76,10 +76,16 @@ struct route_opts {
 
 void route_opts_init(struct route_opts *o);
 
+/* An /api/show that timed out is not asked again for this long (s). */
+#define ROUTE_SHOW_RETRY	300
+
 /*
  * A model's context window as role r's server says (/api/show,
  * remembered in cache, which may be NULL; asked only with ask): the
  * window, or 0 with *from "unknown" and, when asking failed, e set.
+ * A lookup that timed out is remembered too, for ROUTE_SHOW_RETRY
+ * seconds: meanwhile the window is unknown, with a warning, and e is
+ * not set.
  */
 long route_model_window(const struct role *r, const char *model,
     struct cache *cache, int ask, const char **from, struct lr_err *e);

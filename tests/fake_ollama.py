@@ -36,6 +36,8 @@ goes back to the start flags and empties the prefix cache):
   num_ctx N (0: none; a request's options.num_ctx wins on /api/chat)
   ctx_length N (/api/show)  ctx_lengths {"MODEL": N} (/api/show, per model)
   models [..] ([]: any model)  api_key KEY (/v1/*)
+  show_delay S (/api/show answers after S seconds, or not before the client
+    gives up: a hung server)
   token_ratio R (the engine's tokenizer counts R times ceil(chars/4); 1.0)
   slots N (0: unlimited) at most N chat requests are served at once, as Ollama
     with OLLAMA_NUM_PARALLEL=N: the others wait in a queue, first come first
@@ -97,6 +99,7 @@ DEFAULTS = {
     "api_key": None,           # when set, /v1/* needs "Authorization: Bearer KEY"
     "token_ratio": 1.0,        # prompt tokens: ceil(chars/4 * token_ratio)
     "slots": 0,                # chat requests served at once (0: unlimited); the rest queue
+    "show_delay": 0.0,         # seconds /api/show waits before its reply (a hung server)
     # faults (chat requests only); "count" limits them to the next N requests
     "count": None, "only_model": None,
     "refuse": False, "status": 0, "error": None,
@@ -469,6 +472,7 @@ class Handler(BaseHTTPRequestHandler):
                                                     size_vram=4683087332, context_length=s["num_ctx"] or 4096)
                                                for m in used]})
         if path == "/api/show" and not get:
+            self.nap(s["show_delay"])
             name = body.get("model") or body.get("name") if isinstance(body, dict) else None
             if not name:
                 return self.reply(400, {"error": "model is required"})
