@@ -21,10 +21,16 @@ int
 chat_read(int fd, size_t max, struct buf *in, struct lr_err *e)
 {
 	ssize_t r;
+	size_t n;
 
 	for (;;) {
 		buf_grow(in, 65536);
-		r = read(fd, in->p + in->len, in->cap - in->len - 1);
+		/* Never past max + 1 bytes: enough to know the input is too
+		 * large, so memory stays near the limit whatever comes. */
+		n = in->cap - in->len - 1;
+		if (max - in->len < n - 1)
+			n = max - in->len + 1;
+		r = read(fd, in->p + in->len, n);
 		if (r == 0)
 			break;
 		if (r < 0) {

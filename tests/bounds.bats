@@ -57,3 +57,25 @@ shows() {	# /api/show requests NAME had since the last reset
 	assert_success
 	assert_equal "$(fake_requests GPU1 --all | jq -r 'select(.path == "/api/show") | .headers.authorization')" "Bearer sk-help"
 }
+
+@test "--max-input: no more than the limit and one byte is read, then status 3 and one line" {
+	head -c 5000 /dev/zero | tr '\0' x >"$BATS_TEST_TMPDIR/in"
+	for p in llm-estimate llm-summarize llm-mapreduce llm-generate llm-route; do
+		# What the program left unread of the file it shares with cat
+		# (not wc -c alone: it counts from the file size, roughly).
+		{ st=0; "$p" --max-input 1000 2>"$BATS_TEST_TMPDIR/err" || st=$?; echo "status $st"; cat | wc -c; } \
+		    <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out"
+		assert_equal "$(paste -sd ' ' "$BATS_TEST_TMPDIR/out")" "status 3 3999"
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/err")" "$p: input larger than 1000 bytes (see --max-input)"
+	done
+	# 200 MB against a 16 MB limit: 16 MB and a byte read, memory near it.
+	truncate -s 200M "$BATS_TEST_TMPDIR/big"
+	{ llm-estimate --max-input 16M 2>/dev/null || true; cat | wc -c; } <"$BATS_TEST_TMPDIR/big" >"$BATS_TEST_TMPDIR/out"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "$((200 * 1048576 - 16 * 1048576 - 1))"
+	if [[ -x /usr/bin/time ]]; then	# a generous bound, not a measure
+		/usr/bin/time -f %M -o "$BATS_TEST_TMPDIR/rss" llm-estimate --max-input 16M \
+		    <"$BATS_TEST_TMPDIR/big" 2>/dev/null || true
+		rss=$(tail -n 1 "$BATS_TEST_TMPDIR/rss")	# after "Command exited..."
+		(( rss < 3 * 16 * 1024 )) || fail "peak RSS $rss kB"
+	fi
+}
