@@ -71,6 +71,8 @@ main(int argc, char *argv[])
 	cli_summary_only_check(&mo.c);
 	cli_setup(&o, &cfg);
 	cli_config_check(&cfg);
+	if (!mo.max_chunks_given)	/* the flag, else the config's */
+		mo.max_chunks = (size_t)cfg.max_chunks;
 	mo.c.model = o.model;
 	mo.progress = isatty(STDERR_FILENO) && !o.quiet && !log_enabled();
 	cli_cache_open(&cc, &cache);

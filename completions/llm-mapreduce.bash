@@ -36,7 +36,7 @@ _llm_mapreduce()
 	--url | --model | --max-input | --connect-timeout | \
 	    --first-byte-timeout | --idle-timeout | --timeout | --num-ctx | \
 	    --target | --preserve | --keep-last | --jobs | --chunk-tokens | \
-	    --chunk-target | --cache-max)
+	    --chunk-target | --max-chunks | --cache-max)
 		COMPREPLY=()
 		return
 		;;
@@ -45,7 +45,7 @@ _llm_mapreduce()
 	opts='-h --help -V --version -v --verbose -q --quiet --log-json
 	    --max-input --text --gpu0 --gpu1 --url --model --api
 	    --connect-timeout --first-byte-timeout --idle-timeout --timeout
-	    --num-ctx --jobs --chunk-tokens --chunk-target --target --preserve
+	    --num-ctx --jobs --chunk-tokens --chunk-target --max-chunks --target --preserve
 	    --keep-last --summarize-system --extractive --on-helper-failure
 	    --summary-only --cache-dir --no-cache --cache-max --dry-run'
 	if [[ $cur == -* ]]; then

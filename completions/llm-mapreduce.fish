@@ -23,6 +23,7 @@ complete -c llm-mapreduce -l num-ctx -x -d 'The context window to ask the server
 complete -c llm-mapreduce -l jobs -x -d 'Helper requests in flight at once (default 2)'
 complete -c llm-mapreduce -l chunk-tokens -x -d 'Tokens per chunk at most (default 3000)'
 complete -c llm-mapreduce -l chunk-target -x -d "Tokens of a chunk's summary (default 300)"
+complete -c llm-mapreduce -l max-chunks -x -d "Helper requests one chat may cost (default 256)"
 complete -c llm-mapreduce -l target -x -d 'Tokens of the whole summary block (default 4000)'
 complete -c llm-mapreduce -l preserve -x -d 'Tokens of code, paths and errors kept verbatim per summary (default 150)'
 complete -c llm-mapreduce -l keep-last -x -d 'Keep at least the last N messages (default 4)'

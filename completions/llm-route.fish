@@ -20,7 +20,7 @@ complete -c llm-route -l gpu1-url -x -d "The helper server's URL, or several, co
 complete -c llm-route -l model -x -d "The answering model, instead of the request's"
 complete -c llm-route -l helper-model -x -d "The helper's model"
 complete -c llm-route -l num-ctx -x -d "GPU0's context window (0: the request's, else the model's)"
-complete -c llm-route -l set -x -a 'gpu0_url= gpu0_model= gpu0_api=ollama gpu0_api=openai gpu0_connect_timeout= gpu0_first_byte_timeout= gpu0_idle_timeout= gpu0_timeout= gpu0_num_ctx= gpu0_parallel= gpu0_prefill_tps= gpu0_decode_tps= gpu1_url= gpu1_model= gpu1_api=ollama gpu1_api=openai gpu1_connect_timeout= gpu1_first_byte_timeout= gpu1_idle_timeout= gpu1_timeout= gpu1_num_ctx= gpu1_parallel= gpu1_prefill_tps= gpu1_decode_tps= a_max= b_max= policy=thresholds policy=cost serve_listen= serve_token_file= serve_max_body= serve_max_streams= serve_keepalive= serve_drain= serve_prefetch=on serve_prefetch=off serve_prepare=' -d 'Set any configuration key, KEY=VALUE'
+complete -c llm-route -l set -x -a 'gpu0_url= gpu0_model= gpu0_api=ollama gpu0_api=openai gpu0_connect_timeout= gpu0_first_byte_timeout= gpu0_idle_timeout= gpu0_timeout= gpu0_num_ctx= gpu0_parallel= gpu0_prefill_tps= gpu0_decode_tps= gpu1_url= gpu1_model= gpu1_api=ollama gpu1_api=openai gpu1_connect_timeout= gpu1_first_byte_timeout= gpu1_idle_timeout= gpu1_timeout= gpu1_num_ctx= gpu1_parallel= gpu1_prefill_tps= gpu1_decode_tps= a_max= b_max= policy=thresholds policy=cost max_chunks= serve_listen= serve_token_file= serve_max_body= serve_max_streams= serve_keepalive= serve_drain= serve_prefetch=on serve_prefetch=off serve_prepare=' -d 'Set any configuration key, KEY=VALUE'
 complete -c llm-route -l json -d 'Write Ollama NDJSON lines instead of text'
 complete -c llm-route -l no-stream -d 'Write the answer only when it is complete'
 complete -c llm-route -l show-thinking -d "Also print the model's thinking, in think tags"
@@ -36,6 +36,7 @@ complete -c llm-route -l policy -x -a 'thresholds cost' -d 'How the strategy is 
 complete -c llm-route -l jobs -x -d 'Helper requests in flight at once (default 2)'
 complete -c llm-route -l chunk-tokens -x -d 'Tokens per chunk at most (default 3000)'
 complete -c llm-route -l chunk-target -x -d "Tokens of a chunk's summary (default 300)"
+complete -c llm-route -l max-chunks -x -d "Helper requests one chat may cost (default 256)"
 complete -c llm-route -l no-cache -d 'Neither read nor write the cache'
 complete -c llm-route -l cache-dir -x -a '(__fish_complete_directories)' -d 'The cache directory (default $XDG_CACHE_HOME/llm-route)'
 complete -c llm-route -l cache-max -x -d 'Evict the least recently used entries past SIZE (default 64M)'

@@ -6,7 +6,7 @@ _llm_serve_keys='gpu0_url gpu0_model gpu0_api gpu0_connect_timeout
     gpu0_first_byte_timeout gpu0_idle_timeout gpu0_timeout gpu0_num_ctx
     gpu0_parallel gpu0_prefill_tps gpu0_decode_tps gpu1_url gpu1_model gpu1_api gpu1_connect_timeout
     gpu1_first_byte_timeout gpu1_idle_timeout gpu1_timeout gpu1_num_ctx
-    gpu1_parallel gpu1_prefill_tps gpu1_decode_tps a_max b_max policy
+    gpu1_parallel gpu1_prefill_tps gpu1_decode_tps a_max b_max policy max_chunks
     serve_listen serve_token_file
     serve_max_body serve_max_streams serve_keepalive serve_drain serve_prefetch
     serve_prepare'
@@ -113,7 +113,7 @@ _llm_serve()
 	    --a-max | --b-max | --gpu0-url | --gpu1-url | --model | \
 	    --helper-model | --num-ctx | --target | --preserve | \
 	    --keep-last | --jobs | --chunk-tokens | --chunk-target | \
-	    --cache-max)
+	    --max-chunks | --cache-max)
 		COMPREPLY=()
 		return
 		;;
@@ -125,7 +125,7 @@ _llm_serve()
 	    --gpu0-url --gpu1-url --model --helper-model --num-ctx --set
 	    --target --preserve --keep-last --summarize-system --extractive
 	    --on-helper-failure --on-overflow --bands --policy --jobs --chunk-tokens
-	    --chunk-target
+	    --chunk-target --max-chunks
 	    --no-cache --cache-dir --cache-max'
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))

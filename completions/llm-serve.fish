@@ -24,7 +24,7 @@ complete -c llm-serve -l gpu1-url -x -d "The helper server's URL, or several, co
 complete -c llm-serve -l model -x -d "The answering model, instead of the request's"
 complete -c llm-serve -l helper-model -x -d "The helper's model"
 complete -c llm-serve -l num-ctx -x -d "GPU0's context window (0: the request's, else the model's)"
-complete -c llm-serve -l set -x -a 'gpu0_url= gpu0_model= gpu0_api=ollama gpu0_api=openai gpu0_connect_timeout= gpu0_first_byte_timeout= gpu0_idle_timeout= gpu0_timeout= gpu0_num_ctx= gpu0_parallel= gpu0_prefill_tps= gpu0_decode_tps= gpu1_url= gpu1_model= gpu1_api=ollama gpu1_api=openai gpu1_connect_timeout= gpu1_first_byte_timeout= gpu1_idle_timeout= gpu1_timeout= gpu1_num_ctx= gpu1_parallel= gpu1_prefill_tps= gpu1_decode_tps= a_max= b_max= policy=thresholds policy=cost serve_listen= serve_token_file= serve_max_body= serve_max_streams= serve_keepalive= serve_drain= serve_prefetch=on serve_prefetch=off serve_prepare=' -d 'Set any configuration key, KEY=VALUE'
+complete -c llm-serve -l set -x -a 'gpu0_url= gpu0_model= gpu0_api=ollama gpu0_api=openai gpu0_connect_timeout= gpu0_first_byte_timeout= gpu0_idle_timeout= gpu0_timeout= gpu0_num_ctx= gpu0_parallel= gpu0_prefill_tps= gpu0_decode_tps= gpu1_url= gpu1_model= gpu1_api=ollama gpu1_api=openai gpu1_connect_timeout= gpu1_first_byte_timeout= gpu1_idle_timeout= gpu1_timeout= gpu1_num_ctx= gpu1_parallel= gpu1_prefill_tps= gpu1_decode_tps= a_max= b_max= policy=thresholds policy=cost max_chunks= serve_listen= serve_token_file= serve_max_body= serve_max_streams= serve_keepalive= serve_drain= serve_prefetch=on serve_prefetch=off serve_prepare=' -d 'Set any configuration key, KEY=VALUE'
 complete -c llm-serve -l target -x -d 'Tokens of the summary (default 500), or of the whole summary block when map-reduced (default 4000)'
 complete -c llm-serve -l preserve -x -d 'Tokens of code, paths and errors kept verbatim per summary (default 500, or 150 when map-reduced)'
 complete -c llm-serve -l keep-last -x -d 'Keep at least the last N messages (default 4)'
@@ -37,6 +37,7 @@ complete -c llm-serve -l policy -x -a 'thresholds cost' -d 'How the strategy is 
 complete -c llm-serve -l jobs -x -d 'Helper requests in flight at once (default 2)'
 complete -c llm-serve -l chunk-tokens -x -d 'Tokens per chunk at most (default 3000)'
 complete -c llm-serve -l chunk-target -x -d "Tokens of a chunk's summary (default 300)"
+complete -c llm-serve -l max-chunks -x -d "Helper requests one chat may cost (default 256)"
 complete -c llm-serve -l no-cache -d 'Neither read nor write the cache'
 complete -c llm-serve -l cache-dir -x -a '(__fish_complete_directories)' -d 'The cache directory (default $XDG_CACHE_HOME/llm-route)'
 complete -c llm-serve -l cache-max -x -d 'Evict the least recently used entries past SIZE (default 64M)'

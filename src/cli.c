@@ -206,6 +206,10 @@ cli_mapreduce_option(int ch, const char *arg, struct mr_opts *mo,
 	case OPT_CHUNK_TARGET:
 		mo->chunk_target = cli_number("--chunk-target", arg, 1);
 		return 1;
+	case OPT_MAX_CHUNKS:
+		mo->max_chunks = cli_number("--max-chunks", arg, 1);
+		mo->max_chunks_given = 1;
+		return 1;
 	case OPT_NO_CACHE:
 		cc->off = 1;
 		return 1;
@@ -369,6 +373,12 @@ cli_route_option(int ch, char *arg, struct cli_settings *s,
 {
 	char *eq;
 
+	/* A configuration key too: --print-config tells where it came from. */
+	if (ch == OPT_MAX_CHUNKS) {
+		(void)cli_number("--max-chunks", arg, 1);
+		cli_setting(s, "max_chunks", arg, "--max-chunks");
+		return 1;
+	}
 	if (cli_condense_option(ch, arg, &ro->b, s) ||
 	    cli_mapreduce_option(ch, arg, &ro->mr, cc))
 		return 1;
@@ -460,6 +470,7 @@ cli_route_finish(const struct cli_settings *s, struct route_opts *ro,
 	if (cli_settings_apply(s, cfg, &e) != 0)
 		lr_usage_error("%s", e.msg);
 	cli_config_check(cfg);
+	ro->mr.max_chunks = (size_t)cfg->max_chunks;
 	if (s->print_config) {
 		if (cfg->path != NULL)
 			printf("# config file: %s\n", cfg->path);

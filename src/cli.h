@@ -25,7 +25,7 @@ enum {
 	OPT_CHUNK_TARGET, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_CACHE_MAX,
 	OPT_GPU0_URL, OPT_GPU1_URL, OPT_HELPER_MODEL, OPT_SET, OPT_A_MAX,
 	OPT_B_MAX, OPT_PRINT_CONFIG, OPT_SUMMARY_ONLY, OPT_ON_OVERFLOW,
-	OPT_BANDS, OPT_POLICY,
+	OPT_BANDS, OPT_POLICY, OPT_MAX_CHUNKS,
 	OPT_CMD_BASE = 300	/* a binary's own long-only options */
 };
 
@@ -66,6 +66,7 @@ enum {
 	{ "jobs", required_argument, NULL, OPT_JOBS }, \
 	{ "chunk-tokens", required_argument, NULL, OPT_CHUNK_TOKENS }, \
 	{ "chunk-target", required_argument, NULL, OPT_CHUNK_TARGET }, \
+	{ "max-chunks", required_argument, NULL, OPT_MAX_CHUNKS }, \
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE }, \
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR }, \
 	{ "cache-max", required_argument, NULL, OPT_CACHE_MAX }
@@ -156,6 +157,8 @@ enum {
 "                          the helper's parallel setting (gpu1_parallel)\n" \
 "      --chunk-tokens N    tokens per chunk at most (default 3000)\n" \
 "      --chunk-target N    tokens of a chunk's summary (default 300)\n" \
+"      --max-chunks N      helper requests one chat may cost (default 256);\n" \
+"                          older chunks are condensed without the helper\n" \
 "      --no-cache          neither read nor write the summary cache\n" \
 "      --cache-dir DIR     the cache (default $XDG_CACHE_HOME/llm-route)\n" \
 "      --cache-max SIZE    evict the oldest entries past SIZE (default 64M)\n"

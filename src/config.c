@@ -49,6 +49,7 @@ static const struct setting settings[] = {
 	{ "a_max", "LLM_ROUTE_A_MAX", T_TOKENS, -1, "2000" },
 	{ "b_max", "LLM_ROUTE_B_MAX", T_TOKENS, -1, "6000" },
 	{ "policy", "LLM_ROUTE_POLICY", T_POLICY, -1, "thresholds" },
+	{ "max_chunks", NULL, T_TOKENS, -1, "256" },
 	{ "serve_listen", "LLM_SERVE_LISTEN", T_LISTEN, -1, "127.0.0.1:8512" },
 	{ "serve_token_file", NULL, T_PATH, -1, "" },
 	{ "serve_max_body", NULL, T_SIZE, -1, "64M" },
@@ -457,6 +458,8 @@ resolve(struct config *c, struct lr_err *e)
 				c->a_max = l;
 			else if (strcmp(s->key, "b_max") == 0)
 				c->b_max = l;
+			else if (strcmp(s->key, "max_chunks") == 0)
+				c->max_chunks = l;
 			else
 				c->serve.max_streams = l;
 			break;
@@ -594,6 +597,9 @@ config_check(struct config *c, struct lr_err *e)
 	if (c->serve.max_streams < 1)
 		return lr_seterr(e, LR_USAGE, "%s: serve_max_streams must be "
 		    "at least 1", c->origins[lookup("serve_max_streams")]);
+	if (c->max_chunks < 1)
+		return lr_seterr(e, LR_USAGE, "%s: max_chunks must be at "
+		    "least 1", c->origins[lookup("max_chunks")]);
 	if (c->a_max > c->b_max)
 		return lr_seterr(e, LR_USAGE, "A_MAX (%ld, from %s) is greater "
 		    "than B_MAX (%ld, from %s)", c->a_max,

@@ -41,7 +41,7 @@ struct role {
 /* How llm-route and llm-serve choose a strategy (SPEC section 4). */
 enum policy { POLICY_THRESHOLDS, POLICY_COST };
 
-#define CONFIG_NSETTINGS 33	/* rows of the table in config.c */
+#define CONFIG_NSETTINGS 34	/* rows of the table in config.c */
 
 #define SERVE_MAX_LISTEN 8
 
@@ -64,6 +64,7 @@ struct config {
 	struct role role[NROLES];
 	long a_max, b_max;
 	enum policy policy;
+	long max_chunks;	/* helper requests one chat may cost */
 	struct serve_cfg serve;
 	char *path;		/* the config file read, or NULL */
 	/* Each setting as text, and where it came from. */

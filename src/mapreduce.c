@@ -2,6 +2,7 @@
  * mapreduce.c - chunks, their summaries, the cache, the spans and their
  * compactions.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ mr_opts_init(struct mr_opts *o)
 	o->chunk_tokens = MR_CHUNK_TOKENS;
 	o->chunk_target = MR_CHUNK_TARGET;
 	o->jobs = MR_JOBS;
+	o->max_chunks = MR_MAX_CHUNKS;
 }
 
 static struct chunk *
@@ -468,6 +470,9 @@ summary_key(const char *model, size_t target, const char *text, size_t len,
 	cache_key(parts, lens, 5, key);
 }
 
+/* failed[i] of a summary the helper was not asked for (--max-chunks). */
+#define NOT_ASKED 2
+
 struct progress {
 	int done, total;
 	const char *what;
@@ -487,14 +492,17 @@ on_done(struct chat_xfer *x, void *ctx)
 /*
  * Summaries of n texts, each within target, through the cache, at most
  * jobs at once.  sums[i] gets text i's summary; failed[i] is set with
- * errs[i] when the helper failed for it.  Returns 0, or the status of an
+ * errs[i] when the helper failed for it, or to NOT_ASKED when it was
+ * not in the cache and the helper was not to be asked: not allow[i]
+ * (allow may be NULL), or no more of the *budget helper requests left,
+ * which go to the newest texts first.  Returns 0, or the status of an
  * interruption.
  */
 static int
 summarize_all(struct buf *texts, int n, size_t target,
     const struct role *helper, const struct mr_opts *o, struct cache *cache,
-    struct buf *sums, int *cached, int *failed, struct lr_err *errs,
-    const char *what)
+    const int *allow, size_t *budget, struct buf *sums, int *cached,
+    int *failed, struct lr_err *errs, const char *what)
 {
 	const char *model = o->c.model != NULL ? o->c.model : helper->model;
 	struct chat_xfer *xv, **xs;
@@ -508,13 +516,19 @@ summarize_all(struct buf *texts, int n, size_t target,
 	xv = xmalloc(sizeof(*xv) * (size_t)(n + 1));
 	xs = xmalloc(sizeof(*xs) * (size_t)(n + 1));
 	bodies = xmalloc(sizeof(*bodies) * (size_t)(n + 1));
-	for (i = 0; i < n; i++) {
+	for (i = n - 1; i >= 0; i--) {	/* the budget: newest first */
 		failed[i] = cached[i] = 0;
 		summary_key(model, target, texts[i].p, texts[i].len, keys[i]);
-		if (cache_get(cache, keys[i], &sums[i])) {
+		if (cache_get(cache, keys[i], &sums[i]))
 			cached[i] = 1;
+		else if ((allow != NULL && !allow[i]) || *budget == 0)
+			failed[i] = NOT_ASKED;
+		else
+			(*budget)--;
+	}
+	for (i = 0; i < n; i++) {
+		if (cached[i] || failed[i])
 			continue;
-		}
 		if (o->plan != NULL) {	/* a trial: counted, not asked */
 			o->plan->calls++;
 			o->plan->tokens_in += est_text_tokens(texts[i].p,
@@ -825,13 +839,13 @@ on_failed(const struct lr_err *err, const struct mr_opts *o,
  */
 static int
 summarize_rank(const struct chat *c, struct plan *p, int rank,
-    struct chunk **closed, const struct role *helper,
+    struct chunk **closed, int old, size_t *budget, const struct role *helper,
     const struct mr_opts *o, struct cache *cache, int *hits, int *nfailed,
     struct lr_err *first, struct lr_err *e)
 {
 	struct buf *texts, *sums;
 	struct lr_err *errs;
-	int *idx, *cached, *failed, n = 0, i, j, st = 0;
+	int *idx, *cached, *failed, *allow, n = 0, i, j, st = 0;
 	size_t share;
 
 	idx = xmalloc(sizeof(*idx) * (size_t)(p->n + 1));
@@ -843,9 +857,12 @@ summarize_rank(const struct chat *c, struct plan *p, int rank,
 	errs = xmalloc(sizeof(*errs) * (size_t)(n + 1));
 	cached = xmalloc(sizeof(*cached) * (size_t)(n + 1));
 	failed = xmalloc(sizeof(*failed) * (size_t)(n + 1));
+	allow = xmalloc(sizeof(*allow) * (size_t)(n + 1));
 	for (i = 0; i < n; i++) {
 		struct node *x = &p->v[idx[i]];
 
+		/* Older than the bound: cached, or extractive. */
+		allow[i] = (rank == 0 ? x->first : x->last) >= old;
 		memset(&texts[i], 0, sizeof(*texts));
 		memset(&sums[i], 0, sizeof(*sums));
 		cached[i] = failed[i] = 0;
@@ -862,7 +879,8 @@ summarize_rank(const struct chat *c, struct plan *p, int rank,
 	}
 	if (!o->c.extractive && n > 0)
 		st = summarize_all(texts, n, o->chunk_target, helper, o, cache,
-		    sums, cached, failed, errs, rank == 0 ? "map" : "merge");
+		    allow, budget, sums, cached, failed, errs,
+		    rank == 0 ? "map" : "merge");
 	if (st > 128)
 		goto out;
 	st = 0;
@@ -871,10 +889,10 @@ summarize_rank(const struct chat *c, struct plan *p, int rank,
 
 		*hits += cached[i];
 		x->how = cached[i] ? "cache" : "helper";
-		if (failed[i] && o->plan == NULL &&
+		if (failed[i] == 1 && o->plan == NULL &&
 		    (st = on_failed(&errs[i], o, e)) != 0)
 			break;
-		if (failed[i] && o->plan == NULL && (*nfailed)++ == 0)
+		if (failed[i] == 1 && o->plan == NULL && (*nfailed)++ == 0)
 			*first = errs[i];
 		if (failed[i] || o->c.extractive) {
 			x->how = "extractive";
@@ -912,6 +930,7 @@ out:
 	free(errs);
 	free(cached);
 	free(failed);
+	free(allow);
 	free(idx);
 	return st;
 }
@@ -922,8 +941,8 @@ out:
  * the status of an interruption.
  */
 static int
-prepare(struct chunk **closed, int n, const struct role *helper,
-    const struct mr_opts *o, struct cache *cache)
+prepare(struct chunk **closed, int n, size_t *budget,
+    const struct role *helper, const struct mr_opts *o, struct cache *cache)
 {
 	struct buf *texts, *sums;
 	struct lr_err *errs;
@@ -938,8 +957,8 @@ prepare(struct chunk **closed, int n, const struct role *helper,
 		texts[i] = closed[i]->transcript;	/* borrowed */
 		memset(&sums[i], 0, sizeof(sums[i]));
 	}
-	st = summarize_all(texts, n, o->chunk_target, helper, o, cache, sums,
-	    cached, failed, errs, "prepare");
+	st = summarize_all(texts, n, o->chunk_target, helper, o, cache, NULL,
+	    budget, sums, cached, failed, errs, "prepare");
 	for (i = 0; i < n; i++)
 		buf_free(&sums[i]);
 	free(texts);
@@ -948,6 +967,19 @@ prepare(struct chunk **closed, int n, const struct role *helper,
 	free(cached);
 	free(failed);
 	return st > 128 ? st : 0;
+}
+
+/* The spans the helper summarizes when the chunks before old do not go
+ * to it: the newer chunks, and the merges that take one of them. */
+static size_t
+helper_nodes(const struct plan *p, int old)
+{
+	size_t k = 0;
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		k += (p->v[i].rank == 0 ? p->v[i].first : p->v[i].last) >= old;
+	return k;
 }
 
 /* The most spans the block holds: its budget over a span's largest size. */
@@ -982,6 +1014,8 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	struct buf *texts, spans = BUF_INIT;
 	struct lr_err first;
 	int i, n = 0, open_from, rank, st = 0, hits = 0, nfailed = 0, emit;
+	int old;
+	size_t budget;
 	char range[64];
 
 	memset(res, 0, sizeof(*res));
@@ -1086,11 +1120,31 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 		if (p.v[p.spans[i]].rank > 0)
 			node_items(closed, &p.v[p.spans[i]], eff.c.preserve,
 			    o->c.method, &p.v[p.spans[i]].it);
+	/*
+	 * What one chat may cost the helper: max_chunks requests.  The
+	 * chunks before old, and the merges of them alone, take their
+	 * summaries from the cache, else the model-free ones: a huge paste
+	 * costs a bounded wait, and a later turn, which finds the newest
+	 * in the cache, costs no more than before.  Which spans go to the
+	 * helper depends on the plan alone, not on what the cache holds,
+	 * so that the same chat gives the same block run after run; the
+	 * budget caps what prepare() makes ahead too.
+	 */
+	budget = eff.max_chunks > 0 ? eff.max_chunks : SIZE_MAX;
+	old = eff.max_chunks > 0 && (size_t)n > eff.max_chunks ?
+	    n - (int)eff.max_chunks : 0;
+	while (eff.max_chunks > 0 && !o->c.extractive && old < n &&
+	    helper_nodes(&p, old) > eff.max_chunks)
+		old++;
+	if (old > 0 && !o->c.extractive)
+		log_event(LOG_INFO, "max_chunks", "chunks", 'i', (long)n,
+		    "max_chunks", 'i', (long)eff.max_chunks, "older", 'i',
+		    (long)old, (const char *)NULL);
 	for (rank = 0; rank < p.ranks && st == 0; rank++) {
 		int h = 0;
 
-		st = summarize_rank(c, &p, rank, closed, helper, &eff, cache,
-		    &h, &nfailed, &first, e);
+		st = summarize_rank(c, &p, rank, closed, old, &budget, helper,
+		    &eff, cache, &h, &nfailed, &first, e);
 		if (rank == 0)
 			res->cache_hits = hits = h;
 	}
@@ -1106,8 +1160,8 @@ mapreduce(const struct chat *c, const char *raw, size_t rawlen,
 	}
 	if (st == 0 && emit < res->chunks && !o->c.extractive &&
 	    !backend_role_down(helper, NULL))
-		st = prepare(closed + emit, res->chunks - emit, helper, &eff,
-		    cache);
+		st = prepare(closed + emit, res->chunks - emit, &budget,
+		    helper, &eff, cache);
 	if (st != 0)
 		goto done;
 	if (o->map_only) {

@@ -25,6 +25,7 @@
 #define MR_TARGET	4000	/* tokens of the whole block */
 #define MR_PRESERVE	150	/* verbatim tokens per span */
 #define MR_JOBS		2
+#define MR_MAX_CHUNKS	256	/* helper requests one chat may cost */
 #define MR_SWITCH	3	/* closed chunks go into the block this
 				   many at a time */
 
@@ -40,6 +41,10 @@ struct mr_opts {
 				   c.preserve: per span */
 	size_t chunk_tokens;	/* at most, per chunk */
 	size_t chunk_target;	/* tokens of a chunk's summary */
+	size_t max_chunks;	/* helper requests in one run, at most:
+				   summaries of the newest chunks first,
+				   then merges; the rest extractive */
+	int max_chunks_given;	/* --max-chunks was given */
 	int jobs;		/* helper requests in flight; at most the
 				   helper's parallel setting */
 	int jobs_given;		/* --jobs was given (a cap is logged) */

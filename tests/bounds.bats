@@ -79,3 +79,48 @@ shows() {	# /api/show requests NAME had since the last reset
 		(( rss < 3 * 16 * 1024 )) || fail "peak RSS $rss kB"
 	fi
 }
+
+@test "--max-chunks N: a chat of more chunks asks the helper N times at most; the older chunks extractive" {
+	C=$CORPUS/swe-agent__pydicom__pydicom-1458.json	# 27 closed chunks of 500 tokens
+	small=(--chunk-tokens 500 --chunk-target 100)
+	run --separate-stderr llm-mapreduce -v --no-cache "${small[@]}" --max-chunks 5 <"$C"
+	assert_success
+	assert_equal "$(fake_count GPU1)" 5
+	[[ $stderr == *" max_chunks chunks=27 max_chunks=5 older=22"* ]] || fail "$stderr"
+	assert_equal "$(grep -c ' how=extractive ' <<<"$stderr")" 22
+	# Without the bound: each chunk and the merges.
+	fake_reset GPU1
+	llm-mapreduce --no-cache "${small[@]}" <"$C" >/dev/null
+	(( $(fake_count GPU1) > 27 ))
+	# With the cache, the newest summaries are not asked again, and
+	# what was left to the model-free way is not asked later either.
+	fake_reset GPU1
+	llm-mapreduce "${small[@]}" --max-chunks 5 <"$C" >/dev/null
+	assert_equal "$(fake_count GPU1)" 5
+	llm-mapreduce "${small[@]}" --max-chunks 5 <"$C" >/dev/null
+	assert_equal "$(fake_count GPU1)" 5
+	# llm-route in band C, and the configuration key (the flag wins).
+	fake_reset GPU1
+	run --separate-stderr llm-route --no-cache "${small[@]}" --max-chunks 4 <"$C"
+	assert_success
+	assert_equal "$(fake_count GPU1)" 4
+	mkdir -p "$XDG_CONFIG_HOME/llm-route"
+	echo 'max_chunks = 3' >"$XDG_CONFIG_HOME/llm-route/config"
+	fake_reset GPU1
+	llm-route --no-cache "${small[@]}" <"$C" >/dev/null
+	assert_equal "$(fake_count GPU1)" 3
+	fake_reset GPU1
+	llm-mapreduce --no-cache "${small[@]}" <"$C" >/dev/null
+	assert_equal "$(fake_count GPU1)" 3
+	llm-mapreduce --no-cache "${small[@]}" --max-chunks 2 <"$C" >/dev/null
+	assert_equal "$(fake_count GPU1)" 5
+	assert_equal "$(llm-route --max-chunks 7 --print-config | grep '^max_chunks')" "$(printf 'max_chunks = 7\t# --max-chunks')"
+	assert_equal "$(llm-route --print-config | grep '^max_chunks')" "$(printf 'max_chunks = 3\t# %s/llm-route/config:1' "$XDG_CONFIG_HOME")"
+	# At least one.
+	run --separate-stderr llm-mapreduce --max-chunks 0 <"$C"
+	assert_equal "$status" 2
+	assert_equal "${stderr_lines[0]}" "llm-mapreduce: --max-chunks: bad value '0': out of range"
+	echo 'max_chunks = 0' >"$XDG_CONFIG_HOME/llm-route/config"
+	run --separate-stderr llm-route <"$C"
+	assert_fails 2 "^llm-route: $XDG_CONFIG_HOME/llm-route/config:1: max_chunks must be at least 1\$"
+}
