@@ -24,7 +24,7 @@ speed_get(const struct role *r, const char *model, struct cache *cache,
 {
 	char key[CACHE_KEY_LEN + 1];
 	struct buf b = BUF_INIT;
-	double p, d, l;
+	double p, d, l, o = 0;
 	int np, nd;
 
 	memset(s, 0, sizeof(*s));
@@ -33,9 +33,10 @@ speed_get(const struct role *r, const char *model, struct cache *cache,
 	if (cache == NULL || r->nurls == 0)
 		return;
 	speed_key(r, model, key);
-	if (cache_get(cache, key, &b) && sscanf(buf_str(&b), "%lf %d %lf %d %lf",
-	    &p, &np, &d, &nd, &l) == 5 && np >= 0 && np <= SPEED_ANSWERS &&
-	    nd >= 0 && nd <= SPEED_ANSWERS && l >= 0) {
+	if (cache_get(cache, key, &b) && sscanf(buf_str(&b),
+	    "%lf %d %lf %d %lf %lf", &p, &np, &d, &nd, &l, &o) >= 5 &&
+	    np >= 0 && np <= SPEED_ANSWERS && nd >= 0 &&
+	    nd <= SPEED_ANSWERS && l >= 0 && o >= 0 && o < 1e7) {
 		if (np > 0 && p > 0) {
 			s->prefill = p;
 			s->nprefill = np;
@@ -45,6 +46,7 @@ speed_get(const struct role *r, const char *model, struct cache *cache,
 			s->ndecode = nd;
 		}
 		s->load_ms = l;
+		s->overhead_ms = o;
 	}
 	buf_free(&b);
 }
@@ -110,11 +112,20 @@ observe(const struct chat_xfer *x)
 		    s.load_ms + (ld / 1e6 - s.load_ms) / SPEED_ANSWERS;
 		changed = 1;
 	}
+	/* What the first byte took beyond the server's own work. */
+	if (ped > 0 && x->ms_first > 0) {
+		t = x->ms_first - ped / 1e6 - (ld > 0 ? ld / 1e6 : 0);
+		if (t < 0)
+			t = 0;
+		s.overhead_ms = s.overhead_ms == 0 ? t :
+		    s.overhead_ms + (t - s.overhead_ms) / SPEED_ANSWERS;
+		changed = 1;
+	}
 	if (!changed)
 		return;
 	speed_key(x->role, model, key);
-	buf_printf(&b, "%.2f %d %.2f %d %.3f", s.prefill, s.nprefill,
-	    s.decode, s.ndecode, s.load_ms);
+	buf_printf(&b, "%.2f %d %.2f %d %.3f %.3f", s.prefill, s.nprefill,
+	    s.decode, s.ndecode, s.load_ms, s.overhead_ms);
 	cache_put(watched, key, b.p, b.len);
 	buf_free(&b);
 	log_event(LOG_INFO, "speed", "role", 's', x->role->name,
@@ -122,7 +133,7 @@ observe(const struct chat_xfer *x)
 	    "prefill_tps", 'f', s.prefill, "prefill_answers", 'i',
 	    (long)s.nprefill, "decode_tps", 'f', s.decode,
 	    "decode_answers", 'i', (long)s.ndecode, "load_ms", 'f',
-	    s.load_ms, (const char *)NULL);
+	    s.load_ms, "overhead_ms", 'f', s.overhead_ms, (const char *)NULL);
 }
 
 void
@@ -260,8 +271,9 @@ policy_predict(const struct candidate *k, const struct speed *g0,
 			side = k->helper_calls;
 		ms += (double)k->helper_in * 1000 / g1->prefill;
 		ms += (double)k->helper_out * 1000 / g1->decode / side;
+		ms += g1->overhead_ms * ((k->helper_calls + side - 1) / side);
 	}
-	return ms + (double)k->prefill * 1000 / g0->prefill;
+	return ms + g0->overhead_ms + (double)k->prefill * 1000 / g0->prefill;
 }
 
 int

@@ -31,6 +31,9 @@ struct speed {
 	double prefill, decode;	/* tokens per second */
 	double load_ms;		/* mean load_duration; 0: not measured */
 	int nprefill, ndecode;	/* answers each is learned from */
+	double overhead_ms;	/* to the first byte beyond prefill and
+				   load (the request, the template, the
+				   network); 0: not measured */
 };
 
 /*
@@ -88,7 +91,8 @@ struct candidate {
 /*
  * The time to the first answer token of k: the helper's requests, at
  * most jobs at once (prefill one after the other, decoding side by
- * side), then GPU0's prefill of what its prompt cache lacks.
+ * side, each round its overhead), then GPU0's overhead and its prefill
+ * of what its prompt cache lacks.
  */
 double policy_predict(const struct candidate *k, const struct speed *g0,
     const struct speed *g1, int jobs);

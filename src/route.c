@@ -502,8 +502,10 @@ speed_json(jv v, const struct speed *s)
 	    s->nprefill > 0 || s->ndecode > 0 ? "measured" : "configuration"));
 	v = jv_object_set(v, jv_string("speed_answers"),
 	    jv_number(s->nprefill > s->ndecode ? s->nprefill : s->ndecode));
-	return jv_object_set(v, jv_string("load_ms"),
+	v = jv_object_set(v, jv_string("load_ms"),
 	    jv_number((double)(long)(s->load_ms * 10 + 0.5) / 10));
+	return jv_object_set(v, jv_string("overhead_ms"),
+	    jv_number((double)(long)(s->overhead_ms * 10 + 0.5) / 10));
 }
 
 /*

@@ -230,9 +230,10 @@ speeds(struct server *sv, struct buf *b)
 	static const char *const name[] = {
 	    "llm_serve_prefill_tokens_per_second",
 	    "llm_serve_decode_tokens_per_second", "llm_serve_load_seconds",
-	    "llm_serve_speed_answers" };
+	    "llm_serve_overhead_seconds", "llm_serve_speed_answers" };
 	static const char *const help[] = { "Prefill speed",
 	    "Decode speed", "Mean model load time",
+	    "Mean time to the first byte beyond prefill and load",
 	    "Answers the speeds were measured from (0: configured)" };
 	struct speed sp[NROLES];
 	int i, k;
@@ -240,12 +241,13 @@ speeds(struct server *sv, struct buf *b)
 	for (i = 0; i < NROLES; i++)
 		speed_get(&sv->cfg->role[i], sv->cfg->role[i].model,
 		    &sv->cache, &sp[i]);
-	for (k = 0; k < 4; k++) {
+	for (k = 0; k < 5; k++) {
 		buf_printf(b, "# HELP %s %s, by role and model.\n"
 		    "# TYPE %s gauge\n", name[k], help[k], name[k]);
 		for (i = 0; i < NROLES; i++) {
 			double v = k == 0 ? sp[i].prefill : k == 1 ?
 			    sp[i].decode : k == 2 ? sp[i].load_ms / 1000 :
+			    k == 3 ? sp[i].overhead_ms / 1000 :
 			    sp[i].nprefill > sp[i].ndecode ? sp[i].nprefill :
 			    sp[i].ndecode;
 

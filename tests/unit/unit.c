@@ -412,7 +412,7 @@ test_serve_settings(void)
 static void
 test_policy(void)
 {
-	struct speed g0 = { 2000, 50, 0, 10, 10 }, g1 = { 600, 30, 0, 10, 10 };
+	struct speed g0 = { 2000, 50, 0, 10, 10, 0 }, g1 = { 600, 30, 0, 10, 10, 0 };
 	struct candidate v[3];
 	struct config c;
 	struct lr_err e;
@@ -427,6 +427,12 @@ test_policy(void)
 	    policy_predict(&v[0], &g0, &g1, 8) == 10000 + 10000 + 2000,
 	    "predict: helper prefill in turn, decoding side by side, then "
 	    "GPU0's prefill");
+	g0.overhead_ms = 30;
+	g1.overhead_ms = 20;
+	v[0].helper_calls = 3;
+	ok(policy_predict(&v[0], &g0, &g1, 2) == 10000 + 10000 + 2 * 20 +
+	    30 + 2000, "predict: each server's overhead, a helper's per round");
+	g0.overhead_ms = g1.overhead_ms = 0;
 
 	/* Turn 40: direct fits and GPU0's cache holds all but 1500. */
 	memset(v, 0, sizeof(v));
