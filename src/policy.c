@@ -287,7 +287,7 @@ policy_pick(struct candidate *v, int n, const struct speed *g0,
 	for (i = 0; i < n; i++) {
 		double d, slack;
 
-		if (!v[i].fits)
+		if (!v[i].fits || v[i].skipped)
 			continue;
 		if (best < 0) {
 			best = i;

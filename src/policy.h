@@ -85,6 +85,7 @@ struct candidate {
 	int helper_calls;	/* GPU1 requests before GPU0 may start */
 	size_t helper_in;	/* their prompt tokens */
 	size_t helper_out;	/* their answers' tokens */
+	int skipped;		/* not worked out: it could not win */
 	double ms;		/* out: predicted time to the first token */
 };
 

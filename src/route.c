@@ -424,7 +424,16 @@ choose(const struct chat *c, const char *raw, size_t rawlen,
 	k = &ch->v[2];
 	ch->strat[2] = STRAT_MAPREDUCE;
 	k->name = "mapreduce";
-	if (mapreduce_trial(c, raw, rawlen, g1, o, cache, &pl, &c2)) {
+	/* GPU0 costs C its overhead at least: when direct fits and costs
+	 * no more than a tie beyond it, C cannot win, and its trial (a
+	 * map-reduction through the cache, on the critical path) is
+	 * spared. */
+	ch->v[0].prefill = ch->v[0].tokens > ch->v[0].kept ?
+	    ch->v[0].tokens - ch->v[0].kept : 0;
+	if (ch->v[0].fits && policy_predict(&ch->v[0], &ch->g0, &ch->g1,
+	    ch->jobs) - ch->g0.overhead_ms <= POLICY_TIE_MS)
+		k->skipped = 1;
+	else if (mapreduce_trial(c, raw, rawlen, g1, o, cache, &pl, &c2)) {
 		(void)prompt_memo_new(&m, &c2, o->method, &kept);
 		k->tokens = server_tokens(q, measure_tokens(&c2, o->method));
 		k->kept = server_tokens(q, kept);
@@ -455,7 +464,8 @@ choice_json(const struct choice *ch)
 
 		v = jv_object_set(jv_object(), jv_string("strategy"),
 		    jv_string(k->name));
-		v = jv_object_set(v, jv_string("fits"), jv_bool(k->fits));
+		v = jv_object_set(v, jv_string("fits"), k->skipped ? jv_null() :
+		    jv_bool(k->fits));
 		v = jv_object_set(v, jv_string("gpu0_tokens"),
 		    jv_number((double)k->tokens));
 		v = jv_object_set(v, jv_string("gpu0_prefill"),
@@ -464,8 +474,8 @@ choice_json(const struct choice *ch)
 		    jv_number(k->helper_calls));
 		v = jv_object_set(v, jv_string("helper_tokens"),
 		    jv_number((double)k->helper_in));
-		v = jv_object_set(v, jv_string("predicted_ms"),
-		    jv_number((double)(long)(k->ms + 0.5)));
+		v = jv_object_set(v, jv_string("predicted_ms"), k->skipped ?
+		    jv_null() : jv_number((double)(long)(k->ms + 0.5)));
 		a = jv_array_append(a, v);
 	}
 	return a;
@@ -478,12 +488,14 @@ log_choice(const struct choice *ch)
 
 	for (i = 0; i < 3; i++)
 		log_event(LOG_INFO, "candidate", "strategy", 's',
-		    ch->v[i].name, "fits", 's', ch->v[i].fits ? "yes" : "no",
+		    ch->v[i].name, "fits", 's', ch->v[i].skipped ? "skipped" :
+		    ch->v[i].fits ? "yes" : "no",
 		    "gpu0_tokens", 'i', (long)ch->v[i].tokens,
 		    "gpu0_prefill", 'i', (long)ch->v[i].prefill,
 		    "helper_requests", 'i', (long)ch->v[i].helper_calls,
 		    "helper_tokens", 'i', (long)ch->v[i].helper_in,
-		    "predicted_ms", 'f', ch->v[i].ms, (const char *)NULL);
+		    "predicted_ms", 'f', ch->v[i].skipped ? -1.0 : ch->v[i].ms,
+		    (const char *)NULL);
 	log_event(LOG_INFO, "policy", "policy", 's', "cost",
 	    "strategy", 's', ch->pick >= 0 ? ch->v[ch->pick].name : "none",
 	    "predicted_ms", 'f', ch->pick >= 0 ? ch->v[ch->pick].ms : -1.0,

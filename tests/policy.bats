@@ -71,8 +71,10 @@ logged() { grep '^{' <<<"$1" | jq -es "any(.[]; $2)" >/dev/null; }
 	run --separate-stderr llm-route --policy cost --num-ctx 32768 --log-json <"$T62"
 	assert_success
 	assert_equal "$(picked "$stderr")" direct
-	# Only the two new messages are left to prefill.
+	# Only the two new messages are left to prefill: C could not win,
+	# and is not even tried.
 	(( $(candidate "$stderr" direct gpu0_prefill) < 1500 )) || fail "$stderr"
+	assert_equal "$(candidate "$stderr" mapreduce fits)" skipped
 	assert_equal "$(fake_requests GPU0 | tail -n 1 | jq '.body.messages | length')" 62
 	assert_equal "$(fake_count GPU1)" 0
 	# The measured speeds are remembered: what the first answer taught.

@@ -437,11 +437,11 @@ test_policy(void)
 	/* Turn 40: direct fits and GPU0's cache holds all but 1500. */
 	memset(v, 0, sizeof(v));
 	v[0] = (struct candidate){ "direct", 1, 14000, 1500, 12500, 0, 0, 0,
-	    0 };
+	    0, 0 };
 	v[1] = (struct candidate){ "summarize", 1, 2700, 2000, 700, 1, 8192,
-	    500, 0 };
+	    500, 0, 0 };
 	v[2] = (struct candidate){ "mapreduce", 1, 9000, 8000, 1000, 0, 0, 0,
-	    0 };
+	    0, 0 };
 	ok(policy_pick(v, 3, &g0, &g1, 1) == 0 && v[0].ms == 750,
 	    "pick: direct, when it fits and GPU0's cache holds it");
 	/* The same turn after GPU0 answered another chat: its cache lost. */
@@ -451,18 +451,18 @@ test_policy(void)
 	    "pick: condensed from the cache, when GPU0 lost its cache");
 	/* Turn 130: direct would be truncated; C needs three summaries. */
 	v[0] = (struct candidate){ "direct", 0, 40000, 1500, 38500, 0, 0, 0,
-	    0 };
+	    0, 0 };
 	v[2] = (struct candidate){ "mapreduce", 1, 9000, 3000, 6000, 3, 9000,
-	    900, 0 };
+	    900, 0, 0 };
 	ok(policy_pick(v, 3, &g0, &g1, 1) == 1 && policy_pick(v, 3, &g0, &g1,
 	    3) == 2, "pick: the fastest that fits, by GPU1's parallel slots");
 	v[1].fits = v[2].fits = 0;
 	ok(policy_pick(v, 3, &g0, &g1, 1) == -1, "pick: none fits");
 	/* A tie goes to the one that keeps GPU0's prefix. */
 	v[0] = (struct candidate){ "direct", 1, 20000, 2000, 18000, 0, 0, 0,
-	    0 };
+	    0, 0 };
 	v[2] = (struct candidate){ "mapreduce", 1, 9000, 1960, 7040, 0, 0, 0,
-	    0 };
+	    0, 0 };
 	ok(policy_pick(v, 3, &g0, &g1, 1) == 0, "pick: a tie keeps the "
 	    "longer prefix");
 	v[2].prefill = 1700;
