@@ -120,8 +120,8 @@ entry_path(const struct cache *c, const char *key)
 	return buf_detach(&b);
 }
 
-int
-cache_get(struct cache *c, const char *key, struct buf *out)
+static int
+lookup(struct cache *c, const char *key, struct buf *out, int count)
 {
 	char *path, head[128], sum[SHA256_DIGEST_STRING_LENGTH];
 	char want[SHA256_DIGEST_STRING_LENGTH];
@@ -135,7 +135,7 @@ cache_get(struct cache *c, const char *key, struct buf *out)
 		return 0;
 	path = entry_path(c, key);
 	if ((fp = fopen(path, "rb")) == NULL) {
-		c->misses++;
+		c->misses += count;
 		free(path);
 		return 0;
 	}
@@ -154,19 +154,31 @@ cache_get(struct cache *c, const char *key, struct buf *out)
 	fclose(fp);
 	if (ok) {
 		buf_add(out, data.p, data.len);
-		c->hits++;
-		if (c->on_hit != NULL)
+		c->hits += count;
+		if (count && c->on_hit != NULL)
 			c->on_hit(c->hook_ctx, key);
 		utimensat(AT_FDCWD, path, NULL, 0);	/* recently used */
 	} else {
 		c->corrupt++;
-		c->misses++;
+		c->misses += count;
 		log_event(LOG_WARN, "cache_corrupt", "entry", 's', path,
 		    (const char *)NULL);
 	}
 	buf_free(&data);
 	free(path);
 	return ok;
+}
+
+int
+cache_get(struct cache *c, const char *key, struct buf *out)
+{
+	return lookup(c, key, out, 1);
+}
+
+int
+cache_read(struct cache *c, const char *key, struct buf *out)
+{
+	return lookup(c, key, out, 0);
 }
 
 int

@@ -49,6 +49,10 @@ void cache_server_key(const char *what, const char *url, const char *model,
 /* 1 and the entry appended to out on a hit, 0 on a miss. */
 int cache_get(struct cache *c, const char *key, struct buf *out);
 
+/* The same for what the cache keeps beside the summaries (speeds, the
+ * memo of a prompt): neither a hit nor a miss. */
+int cache_read(struct cache *c, const char *key, struct buf *out);
+
 /* Is there an entry for key (a mark, whose content does not matter)?
  * Neither a hit nor a miss. */
 int cache_has(struct cache *c, const char *key);

@@ -33,7 +33,7 @@ speed_get(const struct role *r, const char *model, struct cache *cache,
 	if (cache == NULL || r->nurls == 0)
 		return;
 	speed_key(r, model, key);
-	if (cache_get(cache, key, &b) && sscanf(buf_str(&b),
+	if (cache_read(cache, key, &b) && sscanf(buf_str(&b),
 	    "%lf %d %lf %d %lf %lf", &p, &np, &d, &nd, &l, &o) >= 5 &&
 	    np >= 0 && np <= SPEED_ANSWERS && nd >= 0 &&
 	    nd <= SPEED_ANSWERS && l >= 0 && o >= 0 && o < 1e7) {
@@ -178,7 +178,7 @@ prompt_memo_get(const struct role *r, const char *model,
 	if (cache == NULL || r->nurls == 0)
 		return;
 	memo_key(r, model, key);
-	if (!cache_get(cache, key, &b)) {
+	if (!cache_read(cache, key, &b)) {
 		buf_free(&b);
 		return;
 	}

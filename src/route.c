@@ -333,8 +333,10 @@ mapreduce_trial(const struct chat *c, const char *raw, size_t rawlen,
 	struct mr_opts mo = o->mr;
 	struct lr_err e;
 	int hits = cache->hits, misses = cache->misses, st, ok = 0;
+	void (*on_hit)(void *, const char *) = cache->on_hit;
 
 	memset(pl, 0, sizeof(*pl));
+	cache->on_hit = NULL;	/* a trial is not a use */
 	mo.plan = pl;
 	mo.progress = 0;
 	mo.dry_run = 0;
@@ -342,8 +344,9 @@ mapreduce_trial(const struct chat *c, const char *raw, size_t rawlen,
 	log_mute(1);
 	st = mapreduce(c, raw, rawlen, g1, &mo, cache, &out, &res, &e);
 	log_mute(0);
-	cache->hits = hits;	/* a trial is not a use */
+	cache->hits = hits;
 	cache->misses = misses;
+	cache->on_hit = on_hit;
 	if (st == 0 && res.how != NULL && strcmp(res.how, "mapreduce") == 0) {
 		if (chat_parse(out.p, out.len, c->shape == CHAT_TEXT, c2,
 		    &e) == 0)
