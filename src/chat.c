@@ -64,26 +64,41 @@ kind_name(jv_kind k)
 }
 
 /*
- * Check nesting depth before parsing, so that the limit is ours and its
- * message says where.  Strings are skipped with their escapes.
+ * The pre-scan, one pass before the parser: nesting depth, so that the
+ * limit is ours and its message says where, and raw control bytes,
+ * which RFC 8259 forbids in a string and libjq 1.6 lets through when
+ * the byte is a NUL (and outside strings where they are no white space).
+ * Strings are skipped with their escapes.
  */
 static int
-depth_check(const char *p, size_t n, struct lr_err *e)
+prescan(const char *p, size_t n, struct lr_err *e)
 {
-	size_t i, line = 1, col = 0;
+	size_t i, line = 1, bol = 0;	/* bol: where the line begins */
 	int depth = 0, instr = 0;
 
-	for (i = 0; i < n; i++, col++) {
-		char ch = p[i];
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
 
-		if (ch == '\n') {
-			line++;
-			col = 0;
+		if (ch < 0x20) {
+			if (ch == '\n' && !instr) {
+				line++;
+				bol = i + 1;
+				continue;
+			}
+			if (instr || (ch != '\t' && ch != '\r'))
+				return lr_seterr(e, LR_INPUT, "bad input: "
+				    "invalid JSON: raw control byte 0x%02x %s "
+				    "at byte %zu (line %zu, column %zu)", ch,
+				    instr ? "in a string" : "outside a string",
+				    i + 1, line, i - bol + 1);
+			continue;
 		}
 		if (instr) {
-			if (ch == '\\')
-				i++, col++;
-			else if (ch == '"')
+			if (ch == '\\') {
+				if (i + 1 < n && (unsigned char)p[i + 1] < 0x20)
+					continue;	/* reported next */
+				i++;
+			} else if (ch == '"')
 				instr = 0;
 			continue;
 		}
@@ -94,7 +109,7 @@ depth_check(const char *p, size_t n, struct lr_err *e)
 				return lr_seterr(e, LR_INPUT,
 				    "bad input: nesting deeper than %d levels "
 				    "at line %zu, column %zu", CHAT_MAX_DEPTH,
-				    line, col + 1);
+				    line, i - bol + 1);
 		} else if (ch == ']' || ch == '}')
 			depth--;
 	}
@@ -253,6 +268,8 @@ chat_parse(const char *p, size_t n, int force_text, struct chat *c,
 
 	c->doc = jv_null();
 	c->messages = jv_array();
+	c->raw = NULL;
+	c->rawlen = 0;
 	/* A UTF-8 byte order mark is not content. */
 	if (n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
 		i = 3;
@@ -272,11 +289,14 @@ chat_parse(const char *p, size_t n, int force_text, struct chat *c,
 		c->messages = jv_array_append(c->messages, v);
 		return 0;
 	}
-	if (depth_check(p, n, e) != 0)
+	if (prescan(p, n, e) != 0)
 		return LR_INPUT;
 	v = jv_parse_sized(p, (int)n);
 	if (!jv_is_valid(v))
 		return parse_error(p, n, v, e);
+	c->raw = xmalloc(n);
+	memcpy(c->raw, p, n);
+	c->rawlen = n;
 	if (jv_get_kind(v) == JV_KIND_ARRAY) {
 		c->shape = CHAT_ARRAY;
 		jv_free(c->messages);
@@ -325,6 +345,9 @@ chat_free(struct chat *c)
 	jv_free(c->messages);
 	c->doc = jv_null();
 	c->messages = jv_null();
+	free(c->raw);
+	c->raw = NULL;
+	c->rawlen = 0;
 }
 
 const char *

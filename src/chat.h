@@ -28,6 +28,10 @@ struct chat {
 	enum chat_shape shape;
 	jv doc;		/* the request object, the array, or null for text */
 	jv messages;	/* the array of message objects (a reference) */
+	char *raw;	/* a copy of the JSON input's bytes, which the writers
+			   keep where the document did not change (SPEC
+			   section 2); NULL for text */
+	size_t rawlen;
 };
 
 /* Read all of fd into in, failing with LR_INPUT past max bytes. */
@@ -35,7 +39,10 @@ int chat_read(int fd, size_t max, struct buf *in, struct lr_err *e);
 
 /*
  * Parse n bytes of input.  force_text reads it as plain text whatever
- * it looks like.  On failure: LR_INPUT and a message saying where and why.
+ * it looks like.  JSON must be valid per RFC 8259: a raw control byte
+ * in a string, which libjq 1.6 would take, is refused too.  On failure:
+ * LR_INPUT and a message saying where and why.  c is to be freed with
+ * chat_free() either way.
  */
 int chat_parse(const char *p, size_t n, int force_text, struct chat *c,
     struct lr_err *e);

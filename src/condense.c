@@ -485,7 +485,8 @@ ask_helper(const struct chat *c, const struct split *s,
 static size_t
 messages_tokens(const struct chat *c, jv messages, enum est_method m)
 {
-	struct chat tmp = { c->shape, jv_null(), messages };
+	struct chat tmp = { .shape = c->shape, .doc = jv_null(),
+	    .messages = messages };
 
 	return measure_tokens(&tmp, m);
 }
