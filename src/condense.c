@@ -8,6 +8,7 @@
 #include "log.h"
 #include "measure.h"
 #include "request.h"
+#include "splice.h"
 
 #define SPAN_HEAD	"--- Summary ---\n"
 #define SPAN_KEPT	"--- Kept verbatim from it ---\n"
@@ -366,13 +367,16 @@ condense_write(const struct chat *c, jv messages, struct buf *out)
 	switch (c->shape) {
 	case CHAT_OLLAMA:
 	case CHAT_OPENAI:
+		/* The input's bytes, with only "messages" replaced. */
 		doc = jv_object_set(jv_copy(c->doc), jv_string("messages"),
 		    messages);
-		request_dump(doc, out);
+		splice_write(c->raw, c->rawlen, c->doc, doc, out);
+		jv_free(doc);
 		buf_addc(out, '\n');
 		break;
 	case CHAT_ARRAY:
-		request_dump(messages, out);
+		splice_write(c->raw, c->rawlen, c->doc, messages, out);
+		jv_free(messages);
 		buf_addc(out, '\n');
 		break;
 	case CHAT_TEXT: {

@@ -411,7 +411,7 @@ generate(const struct chat *c, const struct role *r,
 		    jv_number((double)num_ctx));
 		req = jv_object_set(req, jv_string("options"), opts);
 	}
-	request_dump(req, &body);
+	request_write(c, req, r->api, &body);	/* the input's bytes but ours */
 
 	memset(&x, 0, sizeof(x));
 	x.role = r;

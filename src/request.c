@@ -1,9 +1,11 @@
 /*
  * request.c - backend request bodies.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "request.h"
+#include "splice.h"
 
 /* Sampling options: OpenAI top-level key, Ollama options key. */
 static const char *const option_map[][2] = {
@@ -333,4 +335,43 @@ request_dump(jv v, struct buf *out)
 	buf_add(out, jv_string_value(s),
 	    (size_t)jv_string_length_bytes(jv_copy(s)));
 	jv_free(s);
+}
+
+/* The sampling options moved by request_build(), to and from. */
+static struct splice_move to_ollama[NOPTIONS + 1], to_openai[NOPTIONS + 1];
+static char move_paths[NOPTIONS][32];
+
+static void
+moves_init(void)
+{
+	size_t i;
+
+	if (to_ollama[0].to != NULL)
+		return;
+	for (i = 0; i < NOPTIONS; i++) {
+		snprintf(move_paths[i], sizeof(move_paths[i]), "options.%s",
+		    option_map[i][1]);
+		to_ollama[i].to = to_openai[i].from = move_paths[i];
+		to_ollama[i].from = to_openai[i].to = option_map[i][0];
+	}
+}
+
+void
+request_write(const struct chat *c, jv v, enum api_kind api,
+    struct buf *out)
+{
+	const struct splice_move *m = NULL;
+
+	moves_init();
+	if (c->shape == CHAT_OPENAI && api == API_OLLAMA)
+		m = to_ollama;
+	else if (c->shape == CHAT_OLLAMA && api == API_OPENAI)
+		m = to_openai;
+	if (c->raw == NULL)
+		request_dump(jv_copy(v), out);
+	else if (c->shape == CHAT_ARRAY)
+		splice_wrap(c->raw, c->rawlen, c->doc, v, "messages", out);
+	else
+		splice_write_moved(c->raw, c->rawlen, c->doc, v, m, out);
+	jv_free(v);
 }

@@ -27,4 +27,13 @@ jv request_build(const struct chat *c, const char *model, enum api_kind api);
 /* Serialize v (consumed) into out. */
 void request_dump(jv v, struct buf *out);
 
+/*
+ * Write v (consumed), request_build()'s document for api, into out: chat
+ * c's input bytes where v is the same as c's document (the sampling
+ * options moved between the APIs too), so that what the tools do not
+ * own leaves as it came in (SPEC section 2); serialized for text.
+ */
+void request_write(const struct chat *c, jv v, enum api_kind api,
+    struct buf *out);
+
 #endif
