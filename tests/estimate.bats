@@ -211,3 +211,21 @@ Try 'llm-estimate --help' for more information."
 	assert_success
 	assert_equal "$(jq -c '.thresholds' <<<"$output")" '{"a_max":7000,"b_max":8000}'
 }
+
+@test "a raw control byte in a string is invalid JSON (RFC 8259), named with where it is (status 3)" {
+	# libjq 1.6 takes a raw NUL in a string; the pre-scan does not.
+	printf '{"messages":[{"role":"user","content":"a\000b"}]}' >"$BATS_TEST_TMPDIR/nul"
+	run --separate-stderr llm-estimate <"$BATS_TEST_TMPDIR/nul"
+	assert_fails 3 '^llm-estimate: bad input: invalid JSON: raw control byte 0x00 in a string at byte 41 \(line 1, column 41\)$'
+	printf '[{"role":"user",\r\n "content":"a\tb"}]' >"$BATS_TEST_TMPDIR/tab"
+	run --separate-stderr llm-estimate <"$BATS_TEST_TMPDIR/tab"
+	assert_fails 3 '^llm-estimate: bad input: invalid JSON: raw control byte 0x09 in a string at byte 32 \(line 2, column 14\)$'
+	# Outside a string only white space may be a control byte.
+	printf '{"messages":[]}\000' >"$BATS_TEST_TMPDIR/tail"
+	run --separate-stderr llm-estimate <"$BATS_TEST_TMPDIR/tail"
+	assert_fails 3 '^llm-estimate: bad input: invalid JSON: raw control byte 0x00 outside a string at byte 16 \(line 1, column 16\)$'
+	# Escaped, they are fine; as plain text too.
+	run llm-estimate -n <<<'{"messages":[{"role":"user","content":"a\u0000b\\\"\n"}]}'
+	assert_success
+	printf 'a\000b' | llm-estimate -n
+}

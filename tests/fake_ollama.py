@@ -39,6 +39,8 @@ goes back to the start flags and empties the prefix cache):
   show_delay S (/api/show answers after S seconds, or not before the client
     gives up: a hung server)
   token_ratio R (the engine's tokenizer counts R times ceil(chars/4); 1.0)
+  log_raw true: the log lines also hold "raw", the request body's bytes as
+    base64 (the "body" is re-parsed, which changes numbers, escapes and order)
   slots N (0: unlimited) at most N chat requests are served at once, as Ollama
     with OLLAMA_NUM_PARALLEL=N: the others wait in a queue, first come first
     served, before anything of their reply is sent (their time to first byte
@@ -52,7 +54,8 @@ Faults, for chat requests only; setting any of them (re)starts `count`:
 K counts message chunks; K >= their number means "just before the done line".
 
 Log lines (--log FILE and GET /_log), one JSON object each, flushed:
-    {"event":"start","seq","server","t_start","method","path","headers","body"}
+    {"event":"start","seq","server","t_start","method","path","headers","body",
+     "raw" (with log_raw)}
     {"event":"end", ...the same..., "t_end","status","fault","prompt_tokens",
      "prefilled_tokens","eval_count","truncated","answer","thinking",
      "completed","client_gone","queued_s" (chat requests let in)}
@@ -61,6 +64,7 @@ Log lines (--log FILE and GET /_log), one JSON object each, flushed:
 The /_* harness endpoints themselves are not logged.
 """
 import argparse
+import base64
 import collections
 import hashlib
 import json
@@ -100,6 +104,7 @@ DEFAULTS = {
     "token_ratio": 1.0,        # prompt tokens: ceil(chars/4 * token_ratio)
     "slots": 0,                # chat requests served at once (0: unlimited); the rest queue
     "show_delay": 0.0,         # seconds /api/show waits before its reply (a hung server)
+    "log_raw": False,          # log lines also hold "raw": the body's bytes, base64
     # faults (chat requests only); "count" limits them to the next N requests
     "count": None, "only_model": None,
     "refuse": False, "status": 0, "error": None,
@@ -411,6 +416,8 @@ class Handler(BaseHTTPRequestHandler):
                     "method": self.command, "path": path,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "body": raw.decode("utf-8", "replace") if isinstance(body, ValueError) else body}
+        if st.cur["log_raw"] and raw:
+            self.rec["raw"] = base64.b64encode(raw).decode("ascii")
         st.log({"event": "start", **self.rec})
         self.rec.update(status=None, fault=None, completed=False, client_gone=False)
         try:

@@ -524,3 +524,53 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 	assert_equal "$stderr" ""
 	assert_equal "$(fake_count GPU0)" 1
 }
+
+@test "what the tools do not own reaches the server as the bytes that came in: Ollama request" {
+	# A 30-digit seed, members in an odd order, \u escapes, "\/", spaces:
+	# only "stream" and options.num_ctx change.
+	printf '%s' '{ "options" : {"seed":123456789012345678901234567890, "temperature":0.50},
+ "x_note": "caf\u00e9 \/ \ud83d\ude00", "messages": [{"content":"a\/b \u00e9 \"q\"","role":"user"}],
+ "model":"m\u0031", "stream" :false }' >"$BATS_TEST_TMPDIR/in"
+	fake_control GPU0 '{"log_raw": true}'
+	llm-generate --num-ctx 4096 <"$BATS_TEST_TMPDIR/in" >/dev/null
+	run fake_requests GPU0
+	assert_equal "$(jq -r .body.model <<<"$output")" m1
+	assert_equal "$(jq -r .raw <<<"$output" | base64 -d)" '{ "options" : {"seed":123456789012345678901234567890, "temperature":0.50,"num_ctx":4096},
+ "x_note": "caf\u00e9 \/ \ud83d\ude00", "messages": [{"content":"a\/b \u00e9 \"q\"","role":"user"}],
+ "model":"m\u0031", "stream" :true }'
+}
+
+@test "what the tools do not own reaches the server as the bytes that came in: OpenAI request, either API" {
+	printf '%s' '{"seed":123456789012345678901234567890,"messages":[{"role":"user","content":"a\/b"}], "temperature" : 0.50,"model":"m","user":"u\u0031","stream":false}' >"$BATS_TEST_TMPDIR/in"
+	fake_control GPU0 '{"log_raw": true}'
+	llm-generate --api openai <"$BATS_TEST_TMPDIR/in" >/dev/null
+	run fake_requests GPU0
+	assert_equal "$(jq -r .raw <<<"$output" | base64 -d)" \
+		'{"seed":123456789012345678901234567890,"messages":[{"role":"user","content":"a\/b"}], "temperature" : 0.50,"model":"m","user":"u\u0031","stream":true,"stream_options":{"include_usage":true}}'
+	# To Ollama the sampling options move into "options", with their digits.
+	fake_reset GPU0
+	fake_control GPU0 '{"log_raw": true}'
+	llm-generate <"$BATS_TEST_TMPDIR/in" >/dev/null
+	run fake_requests GPU0
+	assert_equal "$(jq -r .raw <<<"$output" | base64 -d)" \
+		'{"messages":[{"role":"user","content":"a\/b"}],"model":"m","stream":true,"options":{"temperature":0.50,"seed":123456789012345678901234567890}}'
+}
+
+@test "a bare array of messages keeps its bytes inside the request made around it" {
+	printf '%s' '[ {"role":"user","content":"a\/b \u00e9"} ]' >"$BATS_TEST_TMPDIR/in"
+	fake_control GPU0 '{"log_raw": true}'
+	llm-generate <"$BATS_TEST_TMPDIR/in" >/dev/null
+	run fake_requests GPU0
+	assert_equal "$(jq -r .raw <<<"$output" | base64 -d)" \
+		'{"messages":[ {"role":"user","content":"a\/b \u00e9"} ],"model":"qwen2.5-coder:7b","stream":true}'
+}
+
+@test "a raw control byte in a string is refused, naming it and where (status 3)" {
+	printf '{"messages":[{"role":"user","content":"a\000b"}]}' >"$BATS_TEST_TMPDIR/nul"
+	run --separate-stderr llm-generate <"$BATS_TEST_TMPDIR/nul"
+	assert_fails 3 '^llm-generate: bad input: invalid JSON: raw control byte 0x00 in a string at byte 41 \(line 1, column 41\)$'
+	printf '{"model": "m",\n "messages":[{"role":"user","content":"a\001b"}]}' >"$BATS_TEST_TMPDIR/soh"
+	run --separate-stderr llm-generate <"$BATS_TEST_TMPDIR/soh"
+	assert_fails 3 '^llm-generate: bad input: invalid JSON: raw control byte 0x01 in a string at byte 56 \(line 2, column 41\)$'
+	assert_equal "$(fake_count GPU0)" 0
+}

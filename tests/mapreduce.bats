@@ -435,3 +435,21 @@ print(json.dumps({"messages": msgs}))' >"$BATS_TEST_TMPDIR/in"
 		assert_equal "$(jq '[.messages as $m | range(1; $m | length) | select($m[.].role == "tool" and ($m[. - 1].role | IN("assistant", "tool") | not))] | length' <<<"$output")" 0
 	done
 }
+
+@test "the output is the input's bytes with only \"messages\" replaced; kept messages keep their bytes" {
+	for flag in "" --openai; do
+		python3 "$TESTS/lib/rawjson.py" chat ${flag:+"$flag"} >"$BATS_TEST_TMPDIR/in"
+		llm-mapreduce --chunk-tokens 200 --chunk-target 60 --target 100 \
+			<"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out"
+		run python3 "$TESTS/lib/rawjson.py" same-but "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out" messages
+		assert_success
+		assert_output ""
+	done
+}
+
+@test "a raw control byte in a string: status 3, nothing on stdout, nothing asked" {
+	printf '{"messages":[{"role":"user","content":"a\000b"}]}' >"$BATS_TEST_TMPDIR/nul"
+	run --separate-stderr llm-mapreduce <"$BATS_TEST_TMPDIR/nul"
+	assert_fails 3 '^llm-mapreduce: bad input: invalid JSON: raw control byte 0x00 in a string at byte 41 \(line 1, column 41\)$'
+	assert_equal "$(fake_count GPU1)" 0
+}

@@ -372,3 +372,34 @@ print(json.dumps({"model": "qwen2.5-coder:7b", "options": {"num_predict": 200}, 
 	assert_equal "$status" 2
 	assert_equal "$(fake_requests GPU0 --all | wc -l)" 0
 }
+
+@test "condensed or not, what the tools do not own reaches GPU0 as the bytes that came in" {
+	python3 "$TESTS/lib/rawjson.py" chat >"$BATS_TEST_TMPDIR/in"
+	for flags in "--a-max 10 --b-max 100000 --extractive" ""; do
+		fake_reset GPU0
+		fake_control GPU0 '{"log_raw": true}'
+		# shellcheck disable=SC2086
+		llm-route $flags --num-ctx 8192 <"$BATS_TEST_TMPDIR/in" >/dev/null
+		fake_requests GPU0 | jq -r .raw | base64 -d >"$BATS_TEST_TMPDIR/sent"
+		# Owned: messages (when condensed), stream, options.num_ctx.
+		python3 - "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/sent" "$flags" <<'PY'
+import sys
+a, b, flags = open(sys.argv[1]).read().rstrip("\n"), open(sys.argv[2]).read(), sys.argv[3]
+want = a.replace('"temperature":0.50}', '"temperature":0.50,"num_ctx":8192}').replace('"stream" :false', '"stream" :true')
+if flags:
+    s, e = want.index('"messages": [') + 12, want.index("\n ] ,") + 3
+    bs, be = b.index('"messages": [') + 12, b.index(' ,\n "model"')
+    assert "condensed by llm-route" in b[bs:be], "not condensed"
+    want, b = want[:s] + "M" + want[e:], b[:bs] + "M" + b[be:]
+if b != want:
+    sys.exit("sent:\n%s\nwanted:\n%s" % (b[-400:], want[-400:]))
+PY
+	done
+}
+
+@test "a raw control byte in a string: status 3, nothing on stdout, nothing asked" {
+	printf '{"messages":[{"role":"user","content":"a\000b"}]}' >"$BATS_TEST_TMPDIR/nul"
+	run --separate-stderr llm-route <"$BATS_TEST_TMPDIR/nul"
+	assert_fails 3 '^llm-route: bad input: invalid JSON: raw control byte 0x00 in a string at byte 41 \(line 1, column 41\)$'
+	assert_equal "$(fake_requests GPU0 --all | wc -l)" 0
+}

@@ -541,3 +541,28 @@ version_lines() {
 	assert_equal "$status" 2
 	[[ ${stderr_lines[0]} == "llm-serve: token file /nonexistent/token: No such file or directory" ]] || fail "$stderr"
 }
+
+@test "a raw control byte in a body's string: 400 and a JSON error naming it, nothing asked" {
+	printf '{"model":"m","messages":[{"role":"user","content":"a\000b"}]}' >"$BATS_TEST_TMPDIR/nul"
+	run curl -sS -w ' %{http_code}' --data-binary @"$BATS_TEST_TMPDIR/nul" "$SERVE_URL/api/chat"
+	assert_output '{"error":"bad input: invalid JSON: raw control byte 0x00 in a string at byte 53 (line 1, column 53)"} 400'
+	run curl -sS -w ' %{http_code}' --data-binary @"$BATS_TEST_TMPDIR/nul" "$SERVE_URL/v1/chat/completions"
+	assert_output --regexp '^\{"error":\{"message":"bad input: invalid JSON: raw control byte 0x00 in a string at byte 53 \(line 1, column 53\)","type":"invalid_request_error".*\}\} 400$'
+	assert_equal "$(fake_requests GPU0 --all | wc -l)" 0
+}
+
+@test "what the tools do not own reaches GPU0 as the bytes the client sent" {
+	python3 "$TESTS/lib/rawjson.py" chat >"$BATS_TEST_TMPDIR/in"
+	fake_control GPU0 '{"log_raw": true}'
+	post /api/chat <"$BATS_TEST_TMPDIR/in" >/dev/null
+	fake_requests GPU0 | jq -r .raw | base64 -d >"$BATS_TEST_TMPDIR/sent"
+	# Owned: "stream" (always on upstream) and options.num_ctx.
+	run python3 - "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/sent" <<'PY'
+import re, sys
+a, b = open(sys.argv[1]).read().rstrip("\n"), open(sys.argv[2]).read()
+b = re.sub(r',"num_ctx":[0-9]+\}', "}", b, count=1).replace('"stream" :true', '"stream" :false')
+print("" if a == b else "sent:\n%s\nwanted:\n%s" % (b[:300], a[:300]))
+PY
+	assert_success
+	assert_output ""
+}

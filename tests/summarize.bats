@@ -394,3 +394,20 @@ print(json.dumps({"messages": msgs}))' >"$BATS_TEST_TMPDIR/in"
 	assert_success
 	[[ $output == *"Traceback (most recent call last):"* ]] || fail "no traceback"
 }
+
+@test "the output is the input's bytes with only \"messages\" replaced; kept messages keep their bytes" {
+	for flag in "" --openai; do
+		python3 "$TESTS/lib/rawjson.py" chat ${flag:+"$flag"} >"$BATS_TEST_TMPDIR/in"
+		llm-summarize <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out"
+		run python3 "$TESTS/lib/rawjson.py" same-but "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out" messages
+		assert_success
+		assert_output ""
+	done
+}
+
+@test "a raw control byte in a string: status 3, nothing on stdout, nothing asked" {
+	printf '{"messages":[{"role":"user","content":"a\000b"}]}' >"$BATS_TEST_TMPDIR/nul"
+	run --separate-stderr llm-summarize <"$BATS_TEST_TMPDIR/nul"
+	assert_fails 3 '^llm-summarize: bad input: invalid JSON: raw control byte 0x00 in a string at byte 41 \(line 1, column 41\)$'
+	assert_equal "$(fake_count GPU1)" 0
+}
