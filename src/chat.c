@@ -73,12 +73,27 @@ kind_name(jv_kind k)
 static int
 prescan(const char *p, size_t n, struct lr_err *e)
 {
+	/* Bytes that end a run: in a string ('"', '\\', controls), and
+	 * outside one (the same, and brackets). */
+	static unsigned char stop[2][256];
+	const unsigned char *u = (const unsigned char *)p;
 	size_t i, line = 1, bol = 0;	/* bol: where the line begins */
-	int depth = 0, instr = 0;
+	int depth = 0, instr = 0, c;
 
+	if (!stop[0]['"']) {
+		for (c = 0; c < 0x20; c++)
+			stop[0][c] = stop[1][c] = 1;
+		stop[0]['"'] = stop[1]['"'] = stop[1]['\\'] = 1;
+		stop[0]['['] = stop[0]['{'] = stop[0][']'] = stop[0]['}'] = 1;
+	}
 	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
+		unsigned char ch;
 
+		while (i < n && !stop[instr][u[i]])
+			i++;
+		if (i == n)
+			break;
+		ch = u[i];
 		if (ch < 0x20) {
 			if (ch == '\n' && !instr) {
 				line++;
@@ -95,10 +110,10 @@ prescan(const char *p, size_t n, struct lr_err *e)
 		}
 		if (instr) {
 			if (ch == '\\') {
-				if (i + 1 < n && (unsigned char)p[i + 1] < 0x20)
+				if (i + 1 < n && u[i + 1] < 0x20)
 					continue;	/* reported next */
 				i++;
-			} else if (ch == '"')
+			} else	/* '"' */
 				instr = 0;
 			continue;
 		}
@@ -110,7 +125,7 @@ prescan(const char *p, size_t n, struct lr_err *e)
 				    "bad input: nesting deeper than %d levels "
 				    "at line %zu, column %zu", CHAT_MAX_DEPTH,
 				    line, i - bol + 1);
-		} else if (ch == ']' || ch == '}')
+		} else	/* ']' or '}' */
 			depth--;
 	}
 	return 0;

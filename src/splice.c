@@ -441,6 +441,22 @@ splice_array(const struct ctx *x, const char *r, size_t rn, jv old, jv new,
 	free(v);
 }
 
+/* Arrays of the very same elements (a copy made on a write that set
+ * each element to itself). */
+static int
+same_elements(jv old, jv new)
+{
+	int i, n = jv_array_length(jv_copy(old));
+
+	if (n != jv_array_length(jv_copy(new)))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!jv_identical(jv_array_get(jv_copy(old), i),
+		    jv_array_get(jv_copy(new), i)))
+			return 0;
+	return 1;
+}
+
 /* path: where the value is, for moves: "" the top level, "options" a
  * member of it, NULL deeper. */
 static void
@@ -465,7 +481,9 @@ splice_value(const struct ctx *x, const char *path, const char *r,
 			dump(new, out);
 		break;
 	case JV_KIND_ARRAY:
-		if (r[0] == '[')
+		if (same_elements(old, new))	/* a copy: nothing to scan */
+			buf_add(out, r, rn);
+		else if (r[0] == '[')
 			splice_array(x, r, rn, old, new, out);
 		else
 			dump(new, out);
@@ -511,6 +529,7 @@ splice_write_moved(const char *raw, size_t n, jv old, jv new,
 		dump(new, out);
 		return;
 	}
+	buf_grow(out, to - from + 4096);	/* one copy, most of it */
 	x.root = raw + from;
 	x.rootn = to - from;
 	x.rootold = old;
