@@ -15,7 +15,11 @@
 # llm-generate --json re-emits NDJSON lines.
 #
 # Environment: CORPUS (default ../shared/corpus from the repo), RUNS (30),
-# WARMUP (3), TTFB_RUNS (20), RSS_RUNS (5).
+# WARMUP (3), TTFB_RUNS (20), RSS_RUNS (5); BASELINE, another llm-generate
+# (an older build, say) measured in the same run as a fourth client;
+# PARTS, the measurements to make (default "wall ttfb rss"); REQUESTS
+# (default "small large"); TTFB_WORDS, the answer's words in the TTFB runs
+# (default 50; fewer make many runs quicker).
 # Prints markdown on stdout; progress and hyperfine's own output go to stderr.
 set -euo pipefail
 
@@ -25,6 +29,9 @@ RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-3}
 TTFB_RUNS=${TTFB_RUNS:-20}
 RSS_RUNS=${RSS_RUNS:-5}
+PARTS=" ${PARTS:-wall ttfb rss} "
+REQUESTS=${REQUESTS:-small large}
+TTFB_WORDS=${TTFB_WORDS:-50}
 LARGE_NAME=mini-swe-agent__django__django-12125.json
 GEN=$REPO/bin/llm-generate
 q() { printf '%q' "$1"; }
@@ -44,6 +51,12 @@ export LLM_ROUTE_CONFIG=$BENCH_TMP/config
 # A copy, so that a rebuild during the run does not change what is measured.
 cp "$GEN" "$BENCH_TMP/llm-generate"
 GEN=$BENCH_TMP/llm-generate
+BASE=
+if [[ -n ${BASELINE:-} ]]; then
+	[[ -x $BASELINE ]] || { echo "${0##*/}: BASELINE $BASELINE is not executable" >&2; exit 2; }
+	cp "$BASELINE" "$BENCH_TMP/llm-generate.baseline"
+	BASE=$BENCH_TMP/llm-generate.baseline
+fi
 
 SMALL=$BENCH_TMP/small.json
 LARGE=$BENCH_TMP/large.json
@@ -96,8 +109,15 @@ names=("curl -sN" "llm-generate" "llm-generate --json")
 cmds=("curl -sN --data-binary @REQ $URL/api/chat"
 	"$(q "$GEN") --url $URL"
 	"$(q "$GEN") --url $URL --json")
+if [[ -n $BASE ]]; then
+	names+=("llm-generate (BASELINE)")
+	cmds+=("$(q "$BASE") --url $URL")
+	echo "- BASELINE: \`$BASELINE\`"
+	echo
+fi
 
 # 1. Wall time.
+if [[ $PARTS == *" wall "* ]]; then
 bench_fake_control '{"answer_words":200}'
 echo "### Wall time (hyperfine --warmup $WARMUP --runs $RUNS, output to a pipe)"
 echo
@@ -105,7 +125,7 @@ echo "Backend without delays, 200-word answer. Ratio: median / median of curl."
 echo
 echo "| request | client | median ms | mean ± sd ms | user+sys CPU ms | ratio vs curl |"
 echo "|---|---|---:|---:|---:|---:|"
-for req in small large; do
+for req in $REQUESTS; do
 	f=$BENCH_TMP/$req.json
 	hf=$BENCH_TMP/hf-$req.json
 	args=()
@@ -128,22 +148,25 @@ for req in small large; do
 done
 echo
 
+fi
+
 # 2. Time to first byte.
-bench_fake_control '{"answer_words":50,"decode_tps":50}'
+if [[ $PARTS == *" ttfb "* ]]; then
+bench_fake_control "{\"answer_words\":$TTFB_WORDS,\"decode_tps\":50}"
 echo "### Time to first byte ($TTFB_RUNS runs each, clients interleaved)"
 echo
-echo "Backend streams a 50-word answer at 50 words/s (about 1 s). TTFB: from just"
+echo "Backend streams a $TTFB_WORDS-word answer at 50 words/s. TTFB: from just"
 echo "before spawning the client to its first byte on the stdout pipe (python3"
 echo "harness in the script). Difference: median minus curl's median."
 echo
 echo "| request | client | median TTFB ms | min–max ms | diff vs curl ms | median total ms |"
 echo "|---|---|---:|---:|---:|---:|"
-for req in small large; do
+for req in $REQUESTS; do
 	f=$BENCH_TMP/$req.json
 	echo "ttfb: $req request" >&2
 	mapfile -t rows < <(python3 "$BENCH_TMP/ttfb.py" "$TTFB_RUNS" "$f" \
-		"${cmds[0]/REQ/$(q "$f")}" "${cmds[1]}" "${cmds[2]}")
-	[[ ${#rows[@]} == 3 ]] || { echo "ttfb harness failed" >&2; exit 1; }
+		"${cmds[0]/REQ/$(q "$f")}" "${cmds[@]:1}")
+	[[ ${#rows[@]} == "${#names[@]}" ]] || { echo "ttfb harness failed" >&2; exit 1; }
 	base=${rows[0]%%$'\t'*}
 	for i in "${!names[@]}"; do
 		IFS=$'\t' read -r med lo hi tot <<<"${rows[i]}"
@@ -153,7 +176,10 @@ for req in small large; do
 done
 echo
 
+fi
+
 # 3. Peak RSS on the large request.
+if [[ $PARTS == *" rss "* ]]; then
 bench_fake_control '{"answer_words":200}'
 echo "### Peak RSS, large request (/usr/bin/time -v, median of $RSS_RUNS)"
 echo
@@ -167,8 +193,10 @@ for i in "${!names[@]}"; do
 		0) vals+=("$(bench_rss curl -sN --data-binary @"$LARGE" "$URL/api/chat" </dev/null)") ;;
 		1) vals+=("$(bench_rss "$GEN" --url "$URL" <"$LARGE")") ;;
 		2) vals+=("$(bench_rss "$GEN" --url "$URL" --json <"$LARGE")") ;;
+		3) vals+=("$(bench_rss "$BASE" --url "$URL" <"$LARGE")") ;;
 		esac
 	done
 	rss[i]=$(bench_median "${vals[@]}")
 	printf '| %s | %s | %s |\n' "\`${names[i]}\`" "${rss[i]}" "$(bench_ratio "${rss[i]}" "${rss[0]}")"
 done
+fi
