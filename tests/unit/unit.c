@@ -12,6 +12,7 @@
 #include "measure.h"
 #include "policy.h"
 #include "request.h"
+#include "splice.h"
 #include "stream.h"
 #include "util.h"
 
@@ -489,6 +490,86 @@ test_policy(void)
 	config_free(&c);
 }
 
+/* splice_write(raw, parsed raw, what jq program f makes of it) == want */
+static void
+splice_case(const char *raw, const char *prog, const char *want,
+    const char *name)
+{
+	jv old = jv_parse(raw), new;
+	struct buf out = BUF_INIT;
+	int good;
+
+	/* The changes, made with jv calls as the tools make them. */
+	new = jv_copy(old);
+	if (strcmp(prog, "del a") == 0)
+		new = jv_object_delete(new, jv_string("a"));
+	else if (strcmp(prog, "del b") == 0)
+		new = jv_object_delete(new, jv_string("b"));
+	else if (strcmp(prog, "set c") == 0)
+		new = jv_object_set(new, jv_string("c"), jv_number(3));
+	else if (strcmp(prog, "set a") == 0)
+		new = jv_object_set(new, jv_string("a"), jv_string("x"));
+	else if (strcmp(prog, "drop 1") == 0) {
+		jv a = jv_array();
+
+		a = jv_array_append(a, jv_array_get(jv_copy(old), 0));
+		a = jv_array_append(a, jv_string("new"));
+		a = jv_array_append(a, jv_array_get(jv_copy(old), 2));
+		jv_free(new);
+		new = a;
+	} else if (strcmp(prog, "shrink") == 0) {
+		jv a = jv_array();
+
+		a = jv_array_append(a, jv_array_get(jv_copy(old), 0));
+		a = jv_array_append(a, jv_string("new"));
+		a = jv_array_append(a, jv_array_get(jv_copy(old), 3));
+		jv_free(new);
+		new = a;
+	} else if (strcmp(prog, "empty") == 0) {
+		jv_free(new);
+		new = jv_array();
+	}
+	splice_write(raw, strlen(raw), old, new, &out);
+	good = strcmp(buf_str(&out), want) == 0;
+	if (!good)
+		fprintf(stderr, "# %s: got %s, want %s\n", name, buf_str(&out),
+		    want);
+	ok(good, name);
+	jv_free(old);
+	jv_free(new);
+	buf_free(&out);
+}
+
+static void
+test_splice(void)
+{
+	splice_case(" {\"a\": 1.50 , \"b\":\"\\/\"} \n", "none",
+	    "{\"a\": 1.50 , \"b\":\"\\/\"}", "splice: unchanged: the bytes");
+	splice_case("{ \"a\":1, \"b\" : 2 }", "del a", "{ \"b\" : 2 }",
+	    "splice: the first member gone, with its separator");
+	splice_case("{ \"a\":1, \"b\" : 2 }", "del b", "{ \"a\":1 }",
+	    "splice: the last member gone");
+	splice_case("{ \"a\":1e400}", "set c", "{ \"a\":1e400,\"c\":3}",
+	    "splice: a new member appended");
+	splice_case("{ }", "set c", "{\"c\":3 }", "splice: into an empty object");
+	splice_case("{\"\\u0061\":123456789012345678901234567890,\"b\":0}",
+	    "del b", "{\"\\u0061\":123456789012345678901234567890}",
+	    "splice: an escaped key, a long number");
+	splice_case("{\"a\":1,\"b\":2,\"a\":[3]}", "set c",
+	    "{\"a\":[3],\"b\":2,\"c\":3}", "splice: a key twice: written anew");
+	splice_case("{\"a\": \"caf\\u00e9\"}", "set a", "{\"a\": \"x\"}",
+	    "splice: a changed string");
+	splice_case("[ 1.0,\n {\"x\" : \"\\\"\"}, 3.00 ]", "drop 1",
+	    "[ 1.0,\n \"new\", 3.00 ]",
+	    "splice: an element replaced in an array, separators kept");
+	splice_case("[ {\"a\":\"\\/\"}, {\"k\":2}, 3 ,\t{\"z\" :1} ]", "shrink",
+	    "[ {\"a\":\"\\/\"},\"new\",{\"z\" :1} ]",
+	    "splice: a shorter array keeps the elements it keeps");
+	splice_case("[ 1 ]", "empty", "[]", "splice: an emptied array");
+	splice_case("{\"a\":[1, 2]}", "set c", "{\"a\":[1, 2],\"c\":3}",
+	    "splice: nested values kept");
+}
+
 int
 main(void)
 {
@@ -502,6 +583,7 @@ main(void)
 	test_memfind();
 	test_serve_settings();
 	test_policy();
+	test_splice();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
