@@ -10,7 +10,8 @@
  * message; a success has an array of messages each with a string role;
  * a built request is an object with a string model, stream true and a
  * messages array, and it parses again as a chat (a request we send is
- * one we would accept).
+ * one we would accept); the bytes request_write() splices from the input
+ * parse into the same value as the built request.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +41,8 @@ check_err(int r, const struct lr_err *e)
 }
 
 static void
-check_request(jv req, const char *model, enum api_kind api)
+check_request(const struct chat *c, jv req, const char *model,
+    enum api_kind api)
 {
 	jv v;
 	struct buf out = BUF_INIT;
@@ -64,6 +66,14 @@ check_request(jv req, const char *model, enum api_kind api)
 		CHECK(jv_get_kind(v) == JV_KIND_OBJECT);
 		jv_free(v);
 	}
+	request_write(c, jv_copy(req), api, &out);
+	v = jv_parse_sized(out.p != NULL ? out.p : "", (int)out.len);
+	if (!jv_equal(v, jv_copy(req))) {
+		fprintf(stderr, "fuzz_chat: the spliced request differs from "
+		    "the built one\n");
+		abort();
+	}
+	buf_reset(&out);
 	request_dump(req, &out);	/* consumes req */
 	memset(&e, 0, sizeof(e));
 	r = chat_parse(out.p != NULL ? out.p : "", out.len, 0, &c2, &e);
@@ -111,8 +121,10 @@ use_chat(const struct chat *c, size_t size)
 	model = request_model(c, &role, NULL);
 	CHECK(model != NULL);
 	CHECK(strcmp(request_model(c, &role, "forced"), "forced") == 0);
-	check_request(request_build(c, model, API_OLLAMA), model, API_OLLAMA);
-	check_request(request_build(c, model, API_OPENAI), model, API_OPENAI);
+	check_request(c, request_build(c, model, API_OLLAMA), model,
+	    API_OLLAMA);
+	check_request(c, request_build(c, model, API_OPENAI), model,
+	    API_OPENAI);
 }
 
 int
