@@ -320,13 +320,14 @@ helper_role(const struct config *cfg, const struct route_opts *o,
 /*
  * Strategy C tried through the cache alone, nothing asked: what it
  * would ask the helper (*pl), and the chat it would send GPU0 (*c2,
- * the model-free summary standing in for what is not cached).  Returns
- * 1 with c2 to free, or 0 when C would leave the chat as it is.
+ * the model-free summary standing in for what is not cached; *rp, if
+ * not NULL, its chunks and cache hits).  Returns 1 with c2 to free, or
+ * 0 when C would leave the chat as it is.
  */
 static int
 mapreduce_trial(const struct chat *c, const char *raw, size_t rawlen,
     const struct role *g1, const struct route_opts *o, struct cache *cache,
-    struct mr_plan *pl, struct chat *c2)
+    struct mr_plan *pl, struct chat *c2, struct condense_result *rp)
 {
 	struct condense_result res;
 	struct buf out = BUF_INIT;
@@ -347,6 +348,8 @@ mapreduce_trial(const struct chat *c, const char *raw, size_t rawlen,
 	cache->hits = hits;
 	cache->misses = misses;
 	cache->on_hit = on_hit;
+	if (rp != NULL)
+		*rp = res;
 	if (st == 0 && res.how != NULL && strcmp(res.how, "mapreduce") == 0) {
 		if (chat_parse(out.p, out.len, c->shape == CHAT_TEXT, c2,
 		    &e) == 0)
@@ -359,13 +362,26 @@ mapreduce_trial(const struct chat *c, const char *raw, size_t rawlen,
 }
 
 /* The cost policy's candidates for one request, and its pick. */
+#define CANDIDATES	4
+#define INTERIM		3	/* the index of C with stand-ins */
 struct choice {
-	struct candidate v[3];
-	enum strategy strat[3];
-	int pick;		/* -1: none fits */
+	struct candidate v[CANDIDATES];
+	enum strategy strat[CANDIDATES];
+	int n, pick;		/* pick -1: none fits */
 	struct speed g0, g1;
 	int jobs;
+	struct chat trial;	/* C through the cache, when have_trial */
+	struct condense_result trial_res;
+	int have_trial;
 };
+
+static void
+choice_free(struct choice *ch)
+{
+	if (ch->have_trial)
+		chat_free(&ch->trial);
+	ch->have_trial = 0;
+}
 
 /*
  * The time to GPU0's first answer token of each way to answer chat c:
@@ -388,9 +404,9 @@ choose(const struct chat *c, const char *raw, size_t rawlen,
 	struct prompt_memo m;
 	struct candidate *k;
 	struct mr_plan pl;
-	struct chat c2;
 
 	memset(ch, 0, sizeof(*ch));
+	ch->n = 3;
 	speed_get(g0, model, cache, &ch->g0);
 	speed_get(g1, o->b.model != NULL ? o->b.model : g1->model, cache,
 	    &ch->g1);
@@ -436,9 +452,12 @@ choose(const struct chat *c, const char *raw, size_t rawlen,
 	if (ch->v[0].fits && policy_predict(&ch->v[0], &ch->g0, &ch->g1,
 	    ch->jobs) - ch->g0.overhead_ms <= POLICY_TIE_MS)
 		k->skipped = 1;
-	else if (mapreduce_trial(c, raw, rawlen, g1, o, cache, &pl, &c2)) {
-		(void)prompt_memo_new(&m, &c2, o->method, &kept);
-		k->tokens = server_tokens(q, measure_tokens(&c2, o->method));
+	else if (mapreduce_trial(c, raw, rawlen, g1, o, cache, &pl,
+	    &ch->trial, &ch->trial_res)) {
+		ch->have_trial = 1;
+		(void)prompt_memo_new(&m, &ch->trial, o->method, &kept);
+		k->tokens = server_tokens(q, measure_tokens(&ch->trial,
+		    o->method));
 		k->kept = server_tokens(q, kept);
 		if (helper) {
 			k->helper_calls = pl.calls;
@@ -447,11 +466,25 @@ choose(const struct chat *c, const char *raw, size_t rawlen,
 		}
 		k->fits = !(lost && pl.calls > 0) &&
 		    fits(k->tokens, reserve, fit);
-		chat_free(&c2);
+		/*
+		 * The trial's own chat, stand-ins and all, at once: only
+		 * when direct does not fit, so that the chat must be
+		 * condensed anyway, not to trade a chat that fits for
+		 * model-free summaries.
+		 */
+		if (o->interim && helper && pl.calls > 0 && !ch->v[0].fits) {
+			ch->v[INTERIM] = *k;
+			ch->v[INTERIM].name = "interim";
+			ch->v[INTERIM].helper_calls = 0;
+			ch->v[INTERIM].helper_in = ch->v[INTERIM].helper_out = 0;
+			ch->v[INTERIM].fits = fits(k->tokens, reserve, fit);
+			ch->strat[INTERIM] = STRAT_MAPREDUCE;
+			ch->n = CANDIDATES;
+		}
 	}
-	for (k = ch->v; k < ch->v + 3; k++)
+	for (k = ch->v; k < ch->v + ch->n; k++)
 		k->prefill = k->tokens > k->kept ? k->tokens - k->kept : 0;
-	ch->pick = policy_pick(ch->v, 3, &ch->g0, &ch->g1, ch->jobs);
+	ch->pick = policy_pick(ch->v, ch->n, &ch->g0, &ch->g1, ch->jobs);
 	prompt_memo_free(&m);
 }
 
@@ -462,7 +495,7 @@ choice_json(const struct choice *ch)
 	jv a = jv_array(), v;
 	int i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ch->n; i++) {
 		const struct candidate *k = &ch->v[i];
 
 		v = jv_object_set(jv_object(), jv_string("strategy"),
@@ -489,7 +522,7 @@ log_choice(const struct choice *ch)
 {
 	int i;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < ch->n; i++)
 		log_event(LOG_INFO, "candidate", "strategy", 's',
 		    ch->v[i].name, "fits", 's', ch->v[i].skipped ? "skipped" :
 		    ch->v[i].fits ? "yes" : "no",
@@ -560,7 +593,7 @@ decide(const struct chat *c, const char *raw, size_t rawlen,
 		return ch->pick >= 0 ? ch->strat[ch->pick] : s;
 	}
 	if (s != STRAT_SUMMARIZE || o->b.extractive ||
-	    !mapreduce_trial(c, raw, rawlen, g1, o, cache, &pl, &c2))
+	    !mapreduce_trial(c, raw, rawlen, g1, o, cache, &pl, &c2, NULL))
 		return s;
 	chat_free(&c2);
 	if (pl.calls > 0)
@@ -602,6 +635,7 @@ dry_run(const struct chat *c, const char *raw, size_t rawlen,
 	enum strategy s;
 	jv r, v;
 
+	memset(&ch, 0, sizeof(ch));
 	ratio_load(g0, model, cache, &q);
 	helper_role(cfg, o, cache, 0, &g1);
 	s = strategy_pick(band_tokens(o, &q, tokens), cfg->a_max, cfg->b_max);
@@ -636,6 +670,7 @@ dry_run(const struct chat *c, const char *raw, size_t rawlen,
 	v = jv_dump_string(r, JV_PRINT_PRETTY | JV_PRINT_INDENT_FLAGS(2));
 	fprintf(out, "%s\n", jv_string_value(v));
 	jv_free(v);
+	choice_free(&ch);
 	return 0;
 }
 
@@ -721,9 +756,10 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 	struct prompt_memo m;
 	long ctx, fit, n, pec;
 	double t0, t_start, t_gen;
-	int k, st = 0, direct = 0, decided = 0;
+	int k, st = 0, direct = 0, decided = 0, interim = 0;
 
 	speed_watch(cache);	/* every answer teaches its server's speed */
+	memset(&ch, 0, sizeof(ch));
 	t_start = lr_now_ms();
 	tokens = measure_tokens(c, o->method);
 	model = request_model(c, g0, o->gen.model);
@@ -778,12 +814,20 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		decided = 1;
 		s = decide(c, raw, rawlen, cfg, o, g1, cache, &q, model, fit,
 		    s, &ch);
-		if (cfg->policy == POLICY_COST)
+		if (cfg->policy == POLICY_COST) {
 			log_choice(&ch);
+			interim = ch.pick == INTERIM;
+		}
 		o->info.strategy = s;
 	}
-	if (o->on_start != NULL && (st = o->on_start(o->hook_ctx, &o->info)))
+	/* Will GPU1 be asked (llm-serve leaves it to the foreground)? */
+	o->info.helper = s != STRAT_DIRECT && !direct && !o->b.extractive &&
+	    !(decided && cfg->policy == POLICY_COST && ch.pick >= 0 &&
+	    ch.v[ch.pick].helper_calls == 0);
+	if (o->on_start != NULL && (st = o->on_start(o->hook_ctx, &o->info))) {
+		choice_free(&ch);
 		return st;
+	}
 	t0 = lr_now_ms();
 	if (s != STRAT_DIRECT && !direct && !o->b.extractive && !decided)
 		route_helper_window(g1, o->b.model != NULL ? o->b.model :
@@ -802,7 +846,15 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		buf_reset(&cond);
 		if (s == STRAT_DIRECT)
 			use = c;
-		else {
+		else if (k == 0 && interim) {	/* the trial is the chat */
+			use = &ch.trial;
+			o->info.chunks = ch.trial_res.chunks;
+			o->info.cache_hits = ch.trial_res.cache_hits;
+			log_event(LOG_INFO, "interim", "chunks", 'i',
+			    (long)ch.trial_res.chunks, "cache_hits", 'i',
+			    (long)ch.trial_res.cache_hits, "stand_ins", 'i',
+			    (long)ch.v[2].helper_calls, (const char *)NULL);
+		} else {
 			st = s == STRAT_SUMMARIZE ?
 			    condense_summarize(c, raw, rawlen, g1, &h.b, &cond,
 			    &res, e) :
@@ -825,7 +877,7 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 		need = server_tokens(&q, sent) + reserve;
 		if (fit <= 0 || need <= (size_t)fit)
 			break;
-		if (use != c)
+		if (use == &c2)
 			chat_free(&c2);
 		use = NULL;
 	}
@@ -877,8 +929,9 @@ route(const struct chat *c, const char *raw, size_t rawlen,
 			    (const char *)NULL);
 		}
 	}
-	if (use != NULL && use != c)
+	if (use == &c2)
 		chat_free(&c2);
+	choice_free(&ch);
 	buf_free(&cond);
 	return st;
 }

@@ -40,6 +40,8 @@ struct route_info {
 	const char *num_ctx_from;
 	const char *model;	/* GPU0's model */
 	double condense_ms;	/* time spent condensing */
+	int helper;		/* condensing may ask the helper (not:
+				   direct, model-free, or all cached) */
 	int chunks, cache_hits;	/* map-reduce's closed chunks, cached */
 };
 
@@ -63,6 +65,13 @@ struct route_opts {
 	 */
 	int serve;
 	long fixed_num_ctx;
+	/*
+	 * llm-serve with background condensing and the cost policy: C may
+	 * also answer at once with the model-free summary standing in for
+	 * the chunk summaries not cached yet (the "interim" candidate),
+	 * which the background writes for the next turn.
+	 */
+	int interim;
 	/*
 	 * Called once the chat is known to fit (before any condensing);
 	 * a non-zero return ends routing with that status.  Then

@@ -571,7 +571,11 @@ on_info(struct sreq *r, const char *s)
 		r->outcome = OUT_CUT;
 	else if (strcmp(v, "start") == 0) {
 		r->tokens = kv_long(s, "tokens");
-		if (strcmp(r->strategy, "direct") != 0) {
+		/* Condensing that asks GPU1 comes first: the background
+		 * job gives way.  Not for one that asks it nothing. */
+		if (strcmp(r->strategy, "direct") != 0 &&
+		    (kv(s, "helper", v, sizeof(v)) == NULL ||
+		    strcmp(v, "no") != 0)) {
 			r->condensing = 1;
 			prefetch_cancel(sv);
 		}

@@ -462,8 +462,8 @@ on_start(void *ctx, const struct route_info *in)
 
 	free(k->model);
 	k->model = xstrdup(in->model);
-	info(k, "phase=start strategy=%s tokens=%zu",
-	    strategy_name(in->strategy), in->tokens);
+	info(k, "phase=start strategy=%s tokens=%zu helper=%s",
+	    strategy_name(in->strategy), in->tokens, in->helper ? "yes" : "no");
 	if (!k->stream)
 		return 0;
 	if (head(k, 200, k->openai ? "text/event-stream" :
@@ -623,6 +623,9 @@ job_chat(const struct job *j)
 	ro.serve = 1;
 	ro.fixed_num_ctx = fixed_num_ctx(j, request_model(&c,
 	    &j->cfg->role[GPU0], ro.gen.model));
+	/* The background writes what the interim answer stood in for. */
+	ro.interim = j->cfg->policy == POLICY_COST && j->cfg->serve.prefetch &&
+	    j->cache->dir != NULL;
 	ro.on_start = on_start;
 	ro.on_answer = on_answer;
 	ro.hook_ctx = &k;

@@ -195,3 +195,28 @@ no_jobs() { ! pgrep -P "$SERVE_PID" >/dev/null; }
 	assert_equal "$(metric llm_serve_prefetch_chunks_total)" 0
 	assert_equal "$(fake_count GPU1)" 0
 }
+
+@test "llm-serve --policy cost: a chat that no longer fits is answered at once, model-free summaries standing in until the background writes them" {
+	serve_start --policy cost --num-ctx 16384 --log-json
+	curl -sS --fail --data-binary @"$T60" "$SERVE_URL/api/chat" >"$BATS_TEST_TMPDIR/out"
+	[[ $(tail -n 1 "$BATS_TEST_TMPDIR/out" | jq .done) == true ]] || fail "$(cat "$BATS_TEST_TMPDIR/out")"
+	assert_equal "$(picked "$(cat "$SERVE_ERR")")" interim
+	logged "$(cat "$SERVE_ERR")" '.event == "interim" and .stand_ins > 0' || fail "$(cat "$SERVE_ERR")"
+	# GPU0 got the condensed chat, and it fits.
+	assert_equal "$(fake_requests GPU0 | tail -n 1 | jq -r '.body.messages[2].content | split("\n")[0]')" \
+		"--- Earlier conversation, condensed by llm-route: summaries, oldest first ---"
+	assert_equal "$(fake_requests GPU0 | jq -s 'map(select(.truncated)) | length')" 0
+	# The background writes the summaries it stood in for ...
+	wait_for metric_at_least llm_serve_prefetch_chunks_total 2
+	wait_for no_jobs
+	(( $(metric llm_serve_prefetch_cancelled_total) == 0 ))
+	# ... so that the same chat is now map-reduced from the cache alone.
+	: >"$SERVE_ERR"
+	fake_reset GPU1
+	curl -sS --fail --data-binary @"$T60" "$SERVE_URL/api/chat" >/dev/null
+	assert_equal "$(picked "$(cat "$SERVE_ERR")")" mapreduce
+	assert_equal "$(candidate "$(cat "$SERVE_ERR")" mapreduce helper_requests)" 0
+	# llm-route has no background: no interim candidate.
+	run --separate-stderr llm-route --policy cost --num-ctx 16384 --explain <"$T20"
+	assert_equal "$(jq -c '[.candidates[].strategy]' <<<"$output")" '["direct","summarize","mapreduce"]'
+}
