@@ -17,13 +17,11 @@ setup_file() {
 }
 
 teardown_file() {
-	fake_stop GPU0
-	fake_stop GPU1
+	fake_stop_all
 }
 
 setup() {
-	fake_reset GPU0
-	fake_reset GPU1
+	fake_reset_all
 	# About 0.15 s a summary (15 words at 100 a second): requests sent
 	# together overlap, and one queued behind another waits that long.
 	fake_control GPU1 '{"decode_tps": 100}'

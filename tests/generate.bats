@@ -10,13 +10,11 @@ setup_file() {
 }
 
 teardown_file() {
-	fake_stop GPU0
-	fake_stop ALT
+	fake_stop_all
 }
 
 setup() {
-	fake_reset GPU0
-	fake_reset ALT
+	fake_reset_all
 	export LLM_GPU0_URL=$GPU0_URL
 }
 

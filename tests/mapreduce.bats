@@ -21,11 +21,11 @@ setup_file() {
 }
 
 teardown_file() {
-	fake_stop GPU1
+	fake_stop_all
 }
 
 setup() {
-	fake_reset GPU1
+	fake_reset_all
 	export LLM_GPU1_URL=$GPU1_URL
 	export XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache
 }

@@ -23,8 +23,7 @@ setup_file() {
 }
 
 teardown_file() {
-	fake_stop GPU0
-	fake_stop GPU1
+	fake_stop_all
 }
 
 teardown() {
@@ -32,8 +31,7 @@ teardown() {
 }
 
 setup() {
-	fake_reset GPU0
-	fake_reset GPU1
+	fake_reset_all
 	export LLM_GPU0_URL=$GPU0_URL LLM_GPU1_URL=$GPU1_URL
 	export XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/config
 	T60=$BATS_FILE_TMPDIR/t60.json T62=$BATS_FILE_TMPDIR/t62.json T20=$BATS_FILE_TMPDIR/t20.json

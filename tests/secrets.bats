@@ -23,13 +23,11 @@ setup_file() {
 }
 
 teardown_file() {
-	fake_stop GPU0
-	fake_stop GPU1
+	fake_stop_all
 }
 
 setup() {
-	fake_reset GPU0
-	fake_reset GPU1
+	fake_reset_all
 	P0=http://alice:$PW@127.0.0.1:$GPU0_PORT
 	P1=http://bob:$PW@127.0.0.1:$GPU1_PORT
 	DEAD=http://carol:$PW@127.0.0.1:1

@@ -28,8 +28,7 @@ teardown_file() {
 }
 
 setup() {
-	fake_reset GPU0
-	fake_reset GPU1
+	fake_reset_all
 	SERVE_URL=$MAIN_URL
 	export LLM_GPU0_URL=$GPU0_URL LLM_GPU1_URL=$GPU1_URL
 }

@@ -15,8 +15,7 @@ setup_file() {
 }
 
 teardown_file() {
-	fake_stop GPU0
-	fake_stop GPU1
+	fake_stop_all
 }
 
 teardown() {

@@ -4,9 +4,11 @@
 #   fake_start NAME [flags...]  start on 127.0.0.1, port 0; exports NAME_PORT,
 #                               NAME_URL (http://127.0.0.1:PORT) and NAME_LOG
 #   fake_stop NAME              SIGTERM, then SIGKILL after 2 s
+#   fake_stop_all               fake_stop each fake this file started
 #   fake_control NAME JSON      merge control keys (faults, latency, answer...)
 #   fake_reset NAME             back to the start flags; clears the prefix cache;
 #                               later fake_requests/fake_count see only newer requests
+#   fake_reset_all              fake_reset each fake running
 #   fake_requests NAME [--all]  chat requests since the last reset, one JSON per
 #                               line: the "end" log line, or the "start" line of a
 #                               request still running after 5 s (--all: every path)
@@ -72,6 +74,21 @@ fake_stop() {
 	return 0
 }
 
+# The names of the fakes started (a pid file each).
+_fake_names() {
+	local f
+	for f in "${FAKE_DIR:-/nonexistent}"/*.pid; do
+		[[ -f $f ]] || continue
+		f=${f##*/}
+		printf '%s\n' "${f%.pid}"
+	done
+}
+
+fake_stop_all() {
+	local n
+	for n in $(_fake_names); do fake_stop "$n"; done
+}
+
 _fake_post() {
 	local url out
 	url=$(_fake_url "$1") || return 1
@@ -81,6 +98,11 @@ _fake_post() {
 
 fake_control() { _fake_post "$1" /_control "$2"; }
 fake_reset() { _fake_post "$1" /_reset '{}'; }
+
+fake_reset_all() {
+	local n
+	for n in $(_fake_names); do fake_reset "$n" || return 1; done
+}
 
 # jq over the log since the last reset; $all: every path, not only chat.
 # shellcheck disable=SC2016
