@@ -217,6 +217,24 @@ hello_tokens() {
 	assert_output $'[false,true]\n[false,true]'
 }
 
+@test "hostile streams: flood, huge_line, trickle (for bench/hostile.sh)" {
+	fake_control F '{"flood":2500}'
+	run -0 bash -c "curl -sSN '$F_URL/api/chat' -d '$HELLO' | jq -s -c '[length, (map(select(.done == false).message.content) | add | length), .[-1].done]'"
+	assert_output '[2501,2500,true]'
+	fake_control F '{"flood":0,"huge_line":3000000}'
+	run -0 bash -c "curl -sSN '$F_URL/api/chat' -d '$HELLO' | jq -s -c '[length, (.[0].message.content | length), .[-1].done]'"
+	assert_output '[2,3000000,true]'
+	fake_control F '{"huge_line":0,"trickle":0.1}'
+	run --separate-stderr chat "$HELLO" --max-time 1
+	assert_failure 28
+	run jq -r 'select(.done == false) | .message.content' <<<"$output"
+	assert_line --index 0 'fake '
+	assert_line --index -1 '.'
+	run fake_requests F
+	run jq -c '[.answer[:7], .completed, .client_gone]' <<<"$output"
+	assert_output $'["<flood:",true,false]\n["<huge_l",true,false]\n["fake an",false,true]'
+}
+
 @test "request log: start and end lines with body, headers, Authorization, counts" {
 	oai '{"model":"m","messages":[{"role":"user","content":"key?"}]}' -H 'Authorization: Bearer sk-test' >/dev/null
 	chat "$HELLO" >/dev/null

@@ -51,7 +51,15 @@ Faults, for chat requests only; setting any of them (re)starts `count`:
   drop_mode clean|abort|reset  malformed_after K  split  split_bytes N
   split_delay S  coalesce N|true  no_final_newline  stall_after K
   stall_seconds S  first_byte_delay S  gate PATH
+  flood N  huge_line N  trickle S
 K counts message chunks; K >= their number means "just before the done line".
+Hostile backends (streaming only; for bench/hostile.sh): flood N streams N
+one-character chunks ("x") instead of the answer, as fast as it can (many lines
+to a write), then the done line, ignoring num_predict; huge_line N streams one
+message chunk whose content is N bytes ("x"), in HTTP chunks of 1 MiB, then
+the done line; trickle S sends the answer, then a "." chunk every S seconds and
+never the done line, until the client hangs up. The log's answer is then a
+stand-in ("<flood: N chunks>", "<huge_line: N bytes>") or the words sent.
 
 Log lines (--log FILE and GET /_log), one JSON object each, flushed:
     {"event":"start","seq","server","t_start","method","path","headers","body",
@@ -114,6 +122,7 @@ DEFAULTS = {
     "coalesce": 0, "no_final_newline": False,
     "stall_after": None, "stall_seconds": 0.0,
     "first_byte_delay": 0.0, "gate": None,
+    "flood": 0, "huge_line": 0, "trickle": 0.0,   # hostile backends (bench/hostile.sh)
 }
 FAULT_KEYS = list(DEFAULTS)[list(DEFAULTS).index("count"):]
 ERROR_TEXT = {400: "invalid request", 401: "unauthorized", 429: "too many requests",
@@ -286,6 +295,9 @@ class Out:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as Ollama's (Go's) sockets: without it a reply's small
+    # writes wait for the client's delayed ACK, some 40 ms a request.
+    disable_nagle_algorithm = True
 
     def version_string(self):
         return "fake-ollama/0.12.0"
@@ -604,6 +616,31 @@ class Handler(BaseHTTPRequestHandler):
                     {"role": "assistant", "reasoning_content": w}
             return line(dict(head, choices=[{"index": 0, "delta": delta, "finish_reason": None}]))
 
+        def msg_line(text, i):
+            if ollama:
+                return line({"model": model, "created_at": at(i),
+                             "message": {"role": "assistant", "content": text}, "done": False})
+            return line(dict(head, choices=[{"index": 0, "delta": {"role": "assistant", "content": text},
+                                             "finish_reason": None}]))
+
+        def final_lines():
+            if ollama:
+                final = [line({"model": model, "created_at": at(n),
+                               "message": {"role": "assistant", "content": ""},
+                               "done": True, "done_reason": reason, **stats})]
+            else:
+                fin = dict(head, choices=[{"index": 0, "delta": {}, "finish_reason": reason}])
+                final = [line(fin)]
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    if s["usage_chunk"] == "final":
+                        final = [line(dict(fin, usage=usage))]
+                    else:
+                        final.append(line(dict(head, choices=[], usage=usage)))
+                final.append(b"data: [DONE]\n\n")
+            if s["no_final_newline"]:
+                final[-1] = final[-1].rstrip(b"\n")
+            return final
+
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson" if ollama else "text/event-stream")
         if not ollama:
@@ -611,6 +648,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         out = Out(self, s)
+        if s["flood"] or s["huge_line"]:
+            return self.hostile(s, out, msg_line, final_lines())
         for i in range(n + 1):
             hit = lambda k: k is not None and min(int(k), n) == i
             if s["gate"] and i == min(1, n):
@@ -631,33 +670,52 @@ class Handler(BaseHTTPRequestHandler):
             if hit(s["drop_after"]):
                 return out.drop(s["drop_mode"])
             if i == n:
+                if s["trickle"]:
+                    out.flush()
+                    self.trickle(s, out, msg_line, n)
                 break
             if s["decode_tps"]:
                 out.flush()
                 self.nap(1 / float(s["decode_tps"]))
             out.line(chunk(i))
-        if ollama:
-            final = [line({"model": model, "created_at": at(n),
-                           "message": {"role": "assistant", "content": ""},
-                           "done": True, "done_reason": reason, **stats})]
-        else:
-            fin = dict(head, choices=[{"index": 0, "delta": {}, "finish_reason": reason}])
-            final = [line(fin)]
-            if (body.get("stream_options") or {}).get("include_usage"):
-                if s["usage_chunk"] == "final":
-                    final = [line(dict(fin, usage=usage))]
-                else:
-                    final.append(line(dict(head, choices=[], usage=usage)))
-            final.append(b"data: [DONE]\n\n")
-        if s["no_final_newline"]:
-            final[-1] = final[-1].rstrip(b"\n")
-        for b in final:
+        for b in final_lines():
             out.line(b)
         out.flush()
         self.rec["completed"] = True
         if s["gate"]:
             self.event("last_chunk")
         out.end()
+
+    def hostile(self, s, out, msg_line, final):
+        """flood / huge_line: the hostile streams, then the done line."""
+        if s["flood"]:
+            k = int(s["flood"])
+            one = msg_line("x", 0)
+            batch = one * max(1, 65536 // len(one))
+            per = len(batch) // len(one)
+            for _ in range(k // per):
+                out.send(batch)
+            if k % per:
+                out.send(one * (k % per))
+            self.rec.update(eval_count=k, answer=f"<flood: {k} chunks>")
+        else:
+            k = int(s["huge_line"])
+            data = msg_line("x" * k, 0)
+            for i in range(0, len(data), 1 << 20):
+                out.send(data[i:i + (1 << 20)])
+            self.rec.update(eval_count=1, answer=f"<huge_line: {k} bytes>")
+        for b in final:
+            out.send(b)
+        self.rec["completed"] = True
+        out.end()
+
+    def trickle(self, s, out, msg_line, i):
+        """Never the done line: a "." chunk every `trickle` seconds until the client leaves."""
+        while True:
+            self.nap(float(s["trickle"]))
+            out.send(msg_line(".", i))
+            self.rec["answer"] = (self.rec.get("answer") or "") + "."
+            i += 1
 
     def whole(self, s, ollama, pieces, errmsg, reason, stats, usage, head, created):
         """A non-streamed reply, with the faults that make sense for one."""
