@@ -507,7 +507,10 @@ backend_run(struct chat_xfer **xs, int n, int jobs)
 			if (xs[i]->on_done != NULL)
 				xs[i]->on_done(xs[i], xs[i]->done_ctx);
 		}
-		if (active > 0 || next < n)
+		/* Wait only when there is nothing to start: with a free
+		 * slot and a transfer waiting, it starts at once (polling
+		 * with no transfer running would sleep all of POLL_MS). */
+		if (active > 0 && (active >= jobs || next >= n))
 			curl_multi_poll(m, NULL, 0, POLL_MS, NULL);
 	}
 	for (i = 0; i < n; i++) {

@@ -188,6 +188,19 @@ print("\n\n".join([para, code, para, para, code, para]))')
 	(( $(wc -l <<<"$answers") >= 7 ))
 }
 
+@test "--jobs 1: the next helper request starts as soon as one ends, with no idle wait" {
+	run --separate-stderr llm-mapreduce --jobs 1 --no-cache <"$BIG"
+	assert_success
+	# From one request's end to the next one's start, in the fake's log:
+	# the median, in ms.  The event loop used to poll with no transfer
+	# running, sleeping all of its 50 ms before it started the next one.
+	gap=$(fake_requests GPU1 | jq -s 'sort_by(.t_start)
+		| [range(1; length) as $i | (.[$i].t_start - .[$i - 1].t_end) * 1000]
+		| sort | .[length / 2 | floor] | floor')
+	(( $(fake_count GPU1) >= 10 ))
+	(( gap < 25 ))
+}
+
 @test "cache: a second run asks nothing and writes the same bytes" {
 	turn 100 | llm-mapreduce -v >"$BATS_TEST_TMPDIR/o1" 2>"$BATS_TEST_TMPDIR/e1"
 	n=$(fake_count GPU1)
