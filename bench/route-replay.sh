@@ -306,7 +306,8 @@ echo "Sums over the turns; the ratio column after each variant is variant / dire
 echo "Busy: sum of the chat requests' durations in the fake's log (GPU1's includes"
 echo "llm-serve's background condensing); modelled: prefill + decode time from the"
 echo "token counts in the log. Slow turns: turns where direct was not truncated and"
-echo "the variant's TTFB was more than 10% above direct's."
+echo "the variant's TTFB was more than 10% above direct's (and, the next row, also"
+echo "more than 0.25 s, 50 ms before the scaling, above it)."
 echo
 hdr="| |" sep="|---|"
 for v in "${variants[@]}"; do
@@ -320,7 +321,8 @@ paste "${files[@]}" | awk -F'\t' -v nv="${#variants[@]}" '
 		w[v] += $(o + 4); f[v] += $(o + 3); b0[v] += $(o + 6); m0[v] += $(o + 7)
 		pt[v] += $(o + 8); pf[v] += $(o + 9); tr[v] += $(o + 10)
 		n1[v] += $(o + 11); b1[v] += $(o + 12); m1[v] += $(o + 13)
-		if ($10 != 1 && $(o + 3) > 1.1 * $3) slow[v]++ } }
+		if ($10 != 1 && $(o + 3) > 1.1 * $3) slow[v]++
+		if ($10 != 1 && $(o + 3) > 1.1 * $3 && $(o + 3) - $3 > 0.25) slow2[v]++ } }
 	function row(name, a, fmt, ratio,   v, s) {
 		s = "| " name " |"
 		for (v = 0; v < nv; v++) {
@@ -330,7 +332,8 @@ paste "${files[@]}" | awk -F'\t' -v nv="${#variants[@]}" '
 		print s
 	}
 	END {
-		for (v = 0; v < nv; v++) { b[v] = b0[v] + b1[v]; m[v] = m0[v] + m1[v]; mw[v] = w[v] / NR; sl[v] = slow[v] + 0 }
+		for (v = 0; v < nv; v++) { b[v] = b0[v] + b1[v]; m[v] = m0[v] + m1[v]; mw[v] = w[v] / NR
+			sl[v] = slow[v] + 0; sl2[v] = slow2[v] + 0 }
 		row("wall s", w, "%.1f", 1); row("TTFB s", f, "%.1f", 1)
 		row("GPU0 busy s", b0, "%.1f", 1); row("GPU0 modelled s", m0, "%.1f", 1)
 		row("GPU1 busy s", b1, "%.1f", 0); row("GPU1 modelled s", m1, "%.1f", 0)
@@ -339,6 +342,7 @@ paste "${files[@]}" | awk -F'\t' -v nv="${#variants[@]}" '
 		row("GPU0 prompt tokens", pt, "%d", 1); row("GPU0 prefilled tokens", pf, "%d", 1)
 		row("turns truncated by GPU0", tr, "%d", 0)
 		row("slow turns (TTFB > 1.1x direct, direct not truncated)", sl, "%d", 0)
+		row("of them, more than 0.25 s slower", sl2, "%d", 0)
 		row("wall s per turn (mean)", mw, "%.1f", 1)
 	}'
 echo
