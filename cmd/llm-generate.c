@@ -67,11 +67,14 @@ main(int argc, char *argv[])
 	cli_config_check(&cfg);
 	g.model = o.model;
 	cli_read_chat(&o, &in, &c);
+	/* The chat is parsed: its bytes are not needed again, and with a
+	 * large input they are a whole copy more at the peak (the request
+	 * serialized). */
+	buf_free(&in);
 	backend_signals();	/* from now on, a signal cancels requests */
 	backend_global_init();
 	st = generate(&c, &cfg.role[o.role], &g, stdout, &e);
 	chat_free(&c);
-	buf_free(&in);
 	config_free(&cfg);
 	backend_global_cleanup();
 	cli_exit(st, st != 0 ? &e : NULL);

@@ -78,6 +78,21 @@ shows() {	# /api/show requests NAME had since the last reset
 	fi
 }
 
+@test "llm-generate: a chat near --max-input costs under 4 times the limit in memory" {
+	[[ -x /usr/bin/time ]] || skip "no /usr/bin/time"
+	# A 15 MB one-line message against a 16 MB limit, and no server: the
+	# request is built (the peak) before connecting.  The input's bytes,
+	# kept after parsing, were a copy more: 4.4 times the input.
+	{ printf '{"model":"m","messages":[{"role":"user","content":"'
+	  head -c 11M /dev/urandom | base64 -w 0
+	  printf '"}]}'; } >"$BATS_TEST_TMPDIR/in"
+	run /usr/bin/time -f %M -o "$BATS_TEST_TMPDIR/rss" llm-generate --max-input 16M \
+	    --url http://127.0.0.1:1 <"$BATS_TEST_TMPDIR/in"
+	assert_equal "$status" 4
+	rss=$(tail -n 1 "$BATS_TEST_TMPDIR/rss")
+	(( rss < 4 * 16 * 1024 )) || fail "peak RSS $rss kB"
+}
+
 @test "--max-chunks N: a chat of more chunks asks the helper N times at most; the older chunks extractive" {
 	C=$CORPUS/swe-agent__pydicom__pydicom-1458.json	# 27 closed chunks of 500 tokens
 	small=(--chunk-tokens 500 --chunk-target 100)
