@@ -131,6 +131,47 @@ prescan(const char *p, size_t n, struct lr_err *e)
 	return 0;
 }
 
+/*
+ * Is p valid UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF)?  ASCII runs are skipped a byte at a time, fast enough.
+ */
+static int
+utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p, *end = u + n;
+
+	while (u < end) {
+		unsigned char c = *u;
+		size_t k;
+		unsigned long cp;
+
+		if (c < 0x80) {
+			u++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 3, cp = c & 0x07;
+		else
+			return 0;
+		if ((size_t)(end - u) <= k)
+			return 0;
+		for (size_t i = 1; i <= k; i++) {
+			if ((u[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (u[i] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		u += k + 1;
+	}
+	return 1;
+}
+
 /* libjq's message without its echo of the whole input, with an excerpt. */
 static int
 parse_error(const char *p, size_t n, jv err, struct lr_err *e)
@@ -309,9 +350,14 @@ chat_parse(const char *p, size_t n, int force_text, struct chat *c,
 	v = jv_parse_sized(p, (int)n);
 	if (!jv_is_valid(v))
 		return parse_error(p, n, v, e);
-	c->raw = xmalloc(n);
-	memcpy(c->raw, p, n);
-	c->rawlen = n;
+	/* Input that is not UTF-8 is written anew, as libjq read it
+	 * (U+FFFD for each bad sequence): its bytes would make the
+	 * output, and what GPU0 is sent, invalid JSON. */
+	if (utf8_valid(p, n)) {
+		c->raw = xmalloc(n);
+		memcpy(c->raw, p, n);
+		c->rawlen = n;
+	}
 	if (jv_get_kind(v) == JV_KIND_ARRAY) {
 		c->shape = CHAT_ARRAY;
 		jv_free(c->messages);

@@ -572,3 +572,16 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$BATS_TEST_TMPDIR/port"
 	assert_fails 3 '^llm-generate: bad input: invalid JSON: raw control byte 0x01 in a string at byte 56 \(line 2, column 41\)$'
 	assert_equal "$(fake_count GPU0)" 0
 }
+
+@test "invalid UTF-8 in the input: written anew (U+FFFD), so what GPU0 and stdout get is valid JSON" {
+	printf '{"model":"m","messages":[{"role":"user","content":"bad \377\376 byte"}]}' >"$BATS_TEST_TMPDIR/bad"
+	run --separate-stderr llm-generate <"$BATS_TEST_TMPDIR/bad"
+	assert_success
+	assert_equal "$(fake_requests GPU0 | jq -r '.body.messages[0].content')" "bad �� byte"
+	run --separate-stderr llm-mapreduce --extractive --no-cache <"$BATS_TEST_TMPDIR/bad"
+	assert_success
+	assert_equal "$(jq -r '.messages[0].content' <<<"$output")" "bad �� byte"
+	run --separate-stderr llm-summarize --extractive <"$BATS_TEST_TMPDIR/bad"
+	assert_success
+	jq -e . <<<"$output" >/dev/null
+}
