@@ -424,7 +424,10 @@ resolve(struct config *c, struct lr_err *e)
 		const struct setting *s = &settings[i];
 		struct role *r = s->role >= 0 ? &c->role[s->role] : NULL;
 		const char *v = c->values[i];
-		const char *k = strchr(s->key, '_') + 1;
+		/* The key without its role's prefix ("url" of
+		 * "gpu0_url"); keys without a '_' ("policy") have none. */
+		const char *k = strchr(s->key, '_') != NULL ?
+		    strchr(s->key, '_') + 1 : s->key;
 
 		switch (s->type) {
 		case T_URL: {
