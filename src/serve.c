@@ -1097,6 +1097,8 @@ method_in(const char *list, const char *m)
 	size_t n = strlen(m);
 	const char *p;
 
+	if (n == 0)	/* strstr() would find "" everywhere, forever */
+		return 0;
 	for (p = list; (p = strstr(p, m)) != NULL; p += n)
 		if ((p == list || p[-1] == ' ') && (p[n] == ',' ||
 		    p[n] == '\0'))
