@@ -173,13 +173,23 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	tests/fuzz/run.sh fuzz $(FUZZ_SECONDS)
 
+# Fuzzing at depth: each target (or those in FUZZ_TARGETS) for
+# FUZZ_LONG_SECONDS, FUZZ_JOBS at once; what adds coverage is merged
+# into tests/fuzz/corpus/NAME/ (per target: build-fuzz/long.txt).
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+FUZZ_TARGETS ?=
+fuzz-long:
+	FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh long $(FUZZ_LONG_SECONDS) \
+	    $(FUZZ_TARGETS)
+
 lint-man:
 	mandoc -Tlint -W warning man/*.1
 
 clean:
 	rm -rf build bin build-san bin-san build-fuzz
 
-.PHONY: all check sanitize valgrind fuzz demo install uninstall deps npm-deps \
+.PHONY: all check sanitize valgrind fuzz fuzz-long demo install uninstall deps npm-deps \
         lint-man clean bench-deps deb-deps deb deb-check \
         fresh-check
 .SUFFIXES:
