@@ -17,9 +17,22 @@
 #include "mapreduce.h"
 #include "route.h"
 
+/*
+ * libjq out of memory: the same one-line error and status as xmalloc()
+ * (SPEC section 7).  Without a handler libjq 1.6 prints its own message
+ * and aborts.
+ */
+static void
+jq_nomem(void *data)
+{
+	(void)data;
+	lr_die(LR_FAIL, "out of memory");
+}
+
 void
 cli_init(struct cli *o, int role)
 {
+	jv_nomem_handler(jq_nomem, NULL);
 	memset(o, 0, sizeof(*o));
 	o->max_input = CHAT_MAX_INPUT;
 	o->role = role;
