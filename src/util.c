@@ -164,8 +164,20 @@ buf_add_redacted(struct buf *b, const char *s)
 	redact(&o, s);
 }
 
+/* What lr_die() calls before it exits (lr_atdie()). */
+static void (*die_hook)(int, const char *, void *);
+static void *die_ctx;
+
+void
+lr_atdie(void (*fn)(int status, const char *msg, void *ctx), void *ctx)
+{
+	die_hook = fn;
+	die_ctx = ctx;
+}
+
+/* Print the message; keep (1024 bytes, or NULL) gets the line. */
 static void
-vmsg(const char *fmt, va_list ap)
+vmsg(char *keep, const char *fmt, va_list ap)
 {
 	char raw[1024], line[1024];
 
@@ -174,6 +186,8 @@ vmsg(const char *fmt, va_list ap)
 	oneline(line);
 	fprintf(stderr, "%s: %s\n", progname, line);
 	fflush(stderr);
+	if (keep != NULL)
+		memcpy(keep, line, sizeof(line));
 }
 
 int
@@ -201,7 +215,7 @@ lr_warn(const char *fmt, ...)
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -211,18 +225,23 @@ lr_msg(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 }
 
 void
 lr_die(int status, const char *fmt, ...)
 {
+	void (*hook)(int, const char *, void *) = die_hook;
+	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(line, fmt, ap);
 	va_end(ap);
+	die_hook = NULL;	/* once, even if it dies itself */
+	if (hook != NULL)
+		hook(status, line, die_ctx);
 	exit(status);
 }
 
@@ -238,7 +257,7 @@ lr_usage_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
 	exit(LR_USAGE);

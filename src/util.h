@@ -44,6 +44,14 @@ void lr_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void lr_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 _Noreturn void lr_die_err(const struct lr_err *e);
+/*
+ * A function lr_die() calls once, after the message and before it
+ * exits, with the status and the message: to end a stream that an
+ * error (out of memory) cuts short.  It must not count on allocating.
+ * NULL clears it.
+ */
+void lr_atdie(void (*fn)(int status, const char *msg, void *ctx),
+    void *ctx);
 _Noreturn void lr_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
