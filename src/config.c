@@ -405,7 +405,11 @@ load_file(const char *path, int must_exist, struct config *c,
 		if ((r = set_index(c, i, val, SRC_FILE, origin, e)) != 0)
 			break;
 	}
-	if (r == 0 && ferror(fp))
+	/* getline() fails with ENOMEM as it does at the end of the file
+	 * (-1), but without the end-of-file flag: not a shorter file. */
+	if (r == 0 && !feof(fp) && errno == ENOMEM)
+		lr_die(LR_FAIL, "out of memory");
+	if (r == 0 && (ferror(fp) || !feof(fp)))
 		r = lr_seterr(e, LR_USAGE, "config file %s: %s", path,
 		    strerror(errno));
 	free(line);

@@ -1425,6 +1425,8 @@ load_token(struct server *sv, struct lr_err *e)
 		return lr_seterr(e, LR_USAGE, "token file %s: %s", path,
 		    strerror(errno));
 	n = getline(&line, &cap, fp);
+	if (n < 0 && !feof(fp) && errno == ENOMEM)	/* not an empty file */
+		lr_die(LR_FAIL, "out of memory");
 	fclose(fp);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
 	    line[n - 1] == ' '))
