@@ -485,8 +485,6 @@ cli_route_finish(const struct cli_settings *s, struct route_opts *ro,
 	cli_config_check(cfg);
 	ro->mr.max_chunks = (size_t)cfg->max_chunks;
 	if (s->print_config) {
-		if (cfg->path != NULL)
-			printf("# config file: %s\n", cfg->path);
 		config_print(cfg, stdout);
 		config_free(cfg);
 		cli_exit(LR_OK, NULL);

@@ -621,12 +621,15 @@ config_print(const struct config *c, FILE *fp)
 	struct buf b = BUF_INIT;
 	size_t i;
 
+	/* Made whole first, so that out of memory prints nothing. */
+	if (c->path != NULL)
+		buf_printf(&b, "# config file: %s\n", c->path);
 	for (i = 0; i < NSETTINGS; i++) {
-		buf_reset(&b);
+		buf_printf(&b, "%s = ", settings[i].key);
 		buf_add_redacted(&b, c->values[i]);
-		fprintf(fp, "%s = %s\t# %s\n", settings[i].key, buf_str(&b),
-		    c->origins[i]);
+		buf_printf(&b, "\t# %s\n", c->origins[i]);
 	}
+	fwrite(b.p, 1, b.len, fp);
 	buf_free(&b);
 }
 
