@@ -750,6 +750,7 @@ child_setup(int fd)
 	sigset_t all;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	lr_die_without_exit_handlers();
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGHUP, SIG_DFL);
