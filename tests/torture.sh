@@ -17,16 +17,18 @@
 #     of the answer of the normal run;
 # or, when the Nth allocation did not come (counts vary a little from
 # run to run with the timing of the transfers), the normal status and
-# output; or, when the failure hit libcurl and libcurl reported it as
-# another error (its resolver's failure is "Could not resolve host"),
-# a one-line message without "out of memory" (counted apart).  The backends are the fake servers of tests/fake_ollama.py.
+# output; or, when the failure hit libcurl and libcurl got over it (a
+# cache it does without) or reported it as another error (its
+# resolver's failure is "Could not resolve host"), what the program
+# does with that: at most a one-line message, without "out of memory"
+# (counted apart, "taken otherwise by libcurl").  The backends are the fake servers of tests/fake_ollama.py.
 # Prints one line per case (allocations, runs, failures) and a total;
 # the runs that went wrong are kept in build-torture/fail/.  Exit
 # status 0 when all ran clean, 1 otherwise, 2 on a usage error.
 #
 # Environment: TORTURE_MAX (runs per case at most), TORTURE_KEEP=1
 # keeps the scratch directory, TORTURE_VERBOSE=1 prints each run of
-# llm-serve.
+# llm-serve and what libcurl said instead of "out of memory".
 set -u
 
 prog=tests/torture.sh
@@ -243,6 +245,7 @@ for c in "${CASES[@]}"; do
 			# resolver failing says "Could not resolve host"),
 			# and the program took it as that error.
 			other=$((other + 1))
+			[ "${TORTURE_VERBOSE:-0}" = 1 ] && echo "  $name N=$n: libcurl said: status $st, $(head -n 1 "$tmp/err")" >&2
 		elif [ "$st" -ne 1 ]; then
 			why="status $st, not 1 (failed: $who)"
 		elif [ "$(cat "$tmp/err")" != "$p: out of memory" ]; then
@@ -255,7 +258,7 @@ for c in "${CASES[@]}"; do
 			bad=$((bad + 1))
 		fi
 	done
-	printf '%-22s %6d allocations, %4d runs (every %d): %d clean, %d not reached, %d libcurl said otherwise, %d bad\n' \
+	printf '%-22s %6d allocations, %4d runs (every %d): %d clean, %d not reached, %d taken otherwise by libcurl, %d bad\n' \
 	    "$name" "$count" "$runs" "$stride" "$clean" "$missed" "$other" "$bad"
 	total_cases=$((total_cases + 1))
 	total_runs=$((total_runs + runs))
@@ -386,7 +389,7 @@ for c in "${SERVE_CASES[@]}"; do
 			bad=$((bad + 1))
 		fi
 	done
-	printf '%-22s %6d allocations, %4d runs (every %d): %d clean, %d not reached, %d libcurl said otherwise, %d bad\n' \
+	printf '%-22s %6d allocations, %4d runs (every %d): %d clean, %d not reached, %d taken otherwise by libcurl, %d bad\n' \
 	    "$name" "$count" "$runs" "$stride" "$clean" "$missed" "$other" "$bad"
 	total_cases=$((total_cases + 1))
 	total_runs=$((total_runs + runs))
@@ -395,5 +398,5 @@ for c in "${SERVE_CASES[@]}"; do
 	total_other=$((total_other + other))
 done
 
-echo "torture: $total_cases cases, $total_allocs allocations, $total_runs runs, $total_other said otherwise by libcurl, $total_bad bad"
+echo "torture: $total_cases cases, $total_allocs allocations, $total_runs runs, $total_other taken otherwise by libcurl, $total_bad bad"
 [ "$total_bad" -eq 0 ]
