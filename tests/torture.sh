@@ -21,8 +21,8 @@
 # cache it does without) or reported it as another error (its
 # resolver's failure is "Could not resolve host"), what the program
 # does with that: at most a one-line message, without "out of memory"
-# (counted apart, "taken otherwise by libcurl").  The backends are the fake servers of tests/fake_ollama.py.
-# Prints one line per case (allocations, runs, failures) and a total;
+# (counted apart, "taken otherwise by libcurl").  The backends are the
+# fake servers of tests/fake_ollama.py.  Prints one line per case (allocations, runs, failures) and a total;
 # the runs that went wrong are kept in build-torture/fail/.  Exit
 # status 0 when all ran clean, 1 otherwise, 2 on a usage error.
 #
