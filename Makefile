@@ -33,7 +33,11 @@ ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -DLR_VERSION='"$(VERSION)"' \
            $(WARN) $(WERROR) $(CFLAGS) $(SAN) \
            $(shell $(PKG_CONFIG) --cflags libcurl libmd libmicrohttpd) -Isrc
 LDLIBS   = $(shell $(PKG_CONFIG) --libs libcurl libmd libmicrohttpd) -ljq -lm
-ALL_LDFLAGS = $(LDFLAGS) $(SAN)
+ALL_LDFLAGS = $(LDFLAGS) $(SAN) $(TORTURE_LDFLAGS)
+# Set by `make torture` only: the allocation counter linked in, and the
+# allocators wrapped (see tests/torture/alloc.c).
+TORTURE_OBJ =
+TORTURE_LDFLAGS =
 
 # Builds go to build/ (objects) and bin/ (programs); the sanitizer
 # build to build-san/ and bin-san/.
@@ -62,11 +66,17 @@ $(O)/libllmroute.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $(LIB_OBJS)
 
-$(B)/%: $(O)/cmd/%.o $(O)/libllmroute.a | $(B)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/libllmroute.a $(LDLIBS)
+$(B)/%: $(O)/cmd/%.o $(O)/libllmroute.a $(TORTURE_OBJ) | $(B)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/libllmroute.a $(TORTURE_OBJ) \
+	    $(LDLIBS)
 
-$(O)/unit-tests: $(O)/tests/unit.o $(O)/libllmroute.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/libllmroute.a $(LDLIBS)
+$(O)/unit-tests: $(O)/tests/unit.o $(O)/libllmroute.a $(TORTURE_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/libllmroute.a $(TORTURE_OBJ) \
+	    $(LDLIBS)
+
+$(O)/tests/torture-alloc.o: tests/torture/alloc.c Makefile
+	mkdir -p $(O)/tests
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(O)/tests/unit.o: tests/unit/unit.c src/*.h Makefile
 	mkdir -p $(O)/tests
@@ -83,6 +93,20 @@ sanitize:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    LLM_ROUTE_UNIT=build-san/unit-tests tests/run bin-san
+
+# Allocation-failure torture (curl's memdebug way): an ASan+UBSan build
+# in build-torture/ and bin-torture/ whose Nth allocation fails when
+# LLM_ROUTE_FAIL_ALLOC=N (tests/torture/alloc.c); tests/torture.sh runs
+# each program on small inputs, counting the allocations, then failing
+# each in turn (TORTURE_MAX runs per input at most: a stride beyond).
+TORTURE_WRAP = -rdynamic -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+               -Wl,--wrap=strdup,--wrap=strndup,--wrap=getline,--wrap=_exit
+TORTURE_MAX ?= 400
+torture:
+	$(MAKE) O=build-torture B=bin-torture SAN='$(SANFLAGS)' \
+	    CFLAGS='-O1 -g' TORTURE_OBJ=build-torture/tests/torture-alloc.o \
+	    TORTURE_LDFLAGS='$(TORTURE_WRAP)' all
+	TORTURE_MAX=$(TORTURE_MAX) tests/torture.sh bin-torture
 
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --errors-for-leak-kinds=definite --track-fds=no
@@ -173,13 +197,23 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	tests/fuzz/run.sh fuzz $(FUZZ_SECONDS)
 
+# Fuzzing at depth: each target (or those in FUZZ_TARGETS) for
+# FUZZ_LONG_SECONDS, FUZZ_JOBS at once; what adds coverage is merged
+# into tests/fuzz/corpus/NAME/ (per target: build-fuzz/long.txt).
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+FUZZ_TARGETS ?=
+fuzz-long:
+	FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh long $(FUZZ_LONG_SECONDS) \
+	    $(FUZZ_TARGETS)
+
 lint-man:
 	mandoc -Tlint -W warning man/*.1
 
 clean:
-	rm -rf build bin build-san bin-san build-fuzz
+	rm -rf build bin build-san bin-san build-fuzz build-torture bin-torture
 
-.PHONY: all check sanitize valgrind fuzz demo install uninstall deps npm-deps \
+.PHONY: all check sanitize torture valgrind fuzz fuzz-long demo install uninstall deps npm-deps \
         lint-man clean bench-deps deb-deps deb deb-check \
         fresh-check
 .SUFFIXES:

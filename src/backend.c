@@ -140,6 +140,48 @@ xfer_close(struct priv *p)
 	buf_free(&p->errbody);
 }
 
+/*
+ * Out of memory inside libcurl is fatal, as it is in xmalloc(): a list
+ * of headers cut short would go without its Authorization, a handle
+ * never added would be waited for until its timeout, an URL not copied
+ * would fail as a usage error, a failed transfer would count as the
+ * backend's failure.
+ */
+static _Noreturn void
+curl_nomem(void)
+{
+	lr_die(LR_FAIL, "out of memory");
+}
+
+static struct curl_slist *
+header_add(struct curl_slist *l, const char *h)
+{
+	struct curl_slist *n = curl_slist_append(l, h);
+
+	if (n == NULL)
+		curl_nomem();
+	return n;
+}
+
+/* A string option that libcurl copies. */
+static void
+setopt_str(CURL *c, CURLoption opt, const char *s)
+{
+	if (curl_easy_setopt(c, opt, s) == CURLE_OUT_OF_MEMORY)
+		curl_nomem();
+}
+
+static void
+multi_add(CURLM *m, CURL *c)
+{
+	CURLMcode mc = curl_multi_add_handle(m, c);
+
+	if (mc == CURLM_OUT_OF_MEMORY)
+		curl_nomem();
+	if (mc != CURLM_OK)
+		lr_die(LR_FAIL, "libcurl: %s", curl_multi_strerror(mc));
+}
+
 /* Set up an easy handle for the transfer's current URL. */
 static CURL *
 xfer_open(struct chat_xfer *x)
@@ -164,18 +206,18 @@ xfer_open(struct chat_xfer *x)
 	if ((c = curl_easy_init()) == NULL)
 		lr_die(LR_FAIL, "out of memory");
 	p->easy = c;
-	p->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	p->hdrs = curl_slist_append(p->hdrs, r->api == API_OPENAI ?
+	p->hdrs = header_add(NULL, "Content-Type: application/json");
+	p->hdrs = header_add(p->hdrs, r->api == API_OPENAI ?
 	    "Accept: text/event-stream" : "Accept: application/x-ndjson");
-	p->hdrs = curl_slist_append(p->hdrs, "Expect:");
+	p->hdrs = header_add(p->hdrs, "Expect:");
 	if (r->api_key != NULL && *r->api_key != '\0') {
 		struct buf h = BUF_INIT;
 
 		buf_printf(&h, "Authorization: Bearer %s", r->api_key);
-		p->hdrs = curl_slist_append(p->hdrs, buf_str(&h));
+		p->hdrs = header_add(p->hdrs, buf_str(&h));
 		buf_free(&h);
 	}
-	curl_easy_setopt(c, CURLOPT_URL, p->url);
+	setopt_str(c, CURLOPT_URL, p->url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body);
@@ -190,7 +232,7 @@ xfer_open(struct chat_xfer *x)
 	curl_easy_setopt(c, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "llm-route/" LR_VERSION);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	setopt_str(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (r->connect_ms > 0)
 		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 		    (long)r->connect_ms);
@@ -291,7 +333,7 @@ finish(struct chat_xfer *x, CURLcode res)
 		return lr_seterr(&x->err, LR_MALFORMED, "%s: the server closed "
 		    "the connection without a reply", p->what);
 	case CURLE_OUT_OF_MEMORY:
-		return lr_seterr(&x->err, LR_FAIL, "out of memory");
+		curl_nomem();
 	default:
 		if (x->http_status >= 200 && x->http_status <= 299)
 			return lr_seterr(&x->err, LR_MALFORMED, "%s: the reply "
@@ -453,13 +495,14 @@ backend_run(struct chat_xfer **xs, int n, int jobs)
 					x->on_done(x, x->done_ctx);
 				continue;
 			}
-			curl_multi_add_handle(m, xfer_open(x));
+			multi_add(m, xfer_open(x));
 			privs[next - 1].running = 1;
 			active++;
 		}
 		if (active == 0)
 			break;
-		curl_multi_perform(m, &still);
+		if (curl_multi_perform(m, &still) == CURLM_OUT_OF_MEMORY)
+			curl_nomem();
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
 			struct chat_xfer *x;
 
@@ -477,7 +520,7 @@ backend_run(struct chat_xfer **xs, int n, int jobs)
 				    x->role->urls[p->url_index + 1]);
 				xfer_close(p);
 				p->url_index++;
-				curl_multi_add_handle(m, xfer_open(x));
+				multi_add(m, xfer_open(x));
 				continue;
 			}
 			xfer_close(x->priv);
@@ -551,14 +594,16 @@ backend_probe(const struct role *r, struct lr_err *e)
 		if ((c = curl_easy_init()) == NULL)
 			lr_die(LR_FAIL, "out of memory");
 		errbuf[0] = '\0';
-		curl_easy_setopt(c, CURLOPT_URL, r->urls[i]);
+		setopt_str(c, CURLOPT_URL, r->urls[i]);
 		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+		setopt_str(c, CURLOPT_PROTOCOLS_STR, "http,https");
 		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 		    r->connect_ms > 0 ? (long)r->connect_ms : 5000L);
 		res = curl_easy_perform(c);
+		if (res == CURLE_OUT_OF_MEMORY)
+			curl_nomem();
 		snprintf(what, sizeof(what), "%s %s", r->name, r->urls[i]);
 		if (res == CURLE_OK)
 			st = 0;
@@ -653,14 +698,14 @@ forward_one(const struct role *r, const char *base, const char *method,
 	if ((f.c = curl_easy_init()) == NULL)
 		lr_die(LR_FAIL, "out of memory");
 	if (body != NULL)
-		h = curl_slist_append(h, "Content-Type: application/json");
+		h = header_add(h, "Content-Type: application/json");
 	if (r->api_key != NULL && *r->api_key != '\0') {
 		buf_printf(&auth, "Authorization: Bearer %s", r->api_key);
-		h = curl_slist_append(h, buf_str(&auth));
+		h = header_add(h, buf_str(&auth));
 	}
-	curl_easy_setopt(f.c, CURLOPT_URL, buf_str(&url));
+	setopt_str(f.c, CURLOPT_URL, buf_str(&url));
 	curl_easy_setopt(f.c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(f.c, CURLOPT_PROTOCOLS_STR, "http,https");
+	setopt_str(f.c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(f.c, CURLOPT_NOBODY, 1L);
 	else if (body != NULL) {
@@ -670,7 +715,7 @@ forward_one(const struct role *r, const char *base, const char *method,
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
 	    strcmp(method, "POST") != 0)
-		curl_easy_setopt(f.c, CURLOPT_CUSTOMREQUEST, method);
+		setopt_str(f.c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(f.c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(f.c, CURLOPT_WRITEFUNCTION, fwd_write);
 	curl_easy_setopt(f.c, CURLOPT_WRITEDATA, &f);
@@ -683,6 +728,8 @@ forward_one(const struct role *r, const char *base, const char *method,
 	curl_easy_setopt(f.c, CURLOPT_XFERINFOFUNCTION, fwd_progress);
 	curl_easy_setopt(f.c, CURLOPT_XFERINFODATA, &f);
 	res = curl_easy_perform(f.c);
+	if (res == CURLE_OUT_OF_MEMORY)
+		curl_nomem();
 	if (res == CURLE_OK)
 		st = fwd_head(&f);
 	else if (f.status != 0)

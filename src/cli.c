@@ -17,9 +17,22 @@
 #include "mapreduce.h"
 #include "route.h"
 
+/*
+ * libjq out of memory: the same one-line error and status as xmalloc()
+ * (SPEC section 7).  Without a handler libjq 1.6 prints its own message
+ * and aborts.
+ */
+static void
+jq_nomem(void *data)
+{
+	(void)data;
+	lr_die(LR_FAIL, "out of memory");
+}
+
 void
 cli_init(struct cli *o, int role)
 {
+	jv_nomem_handler(jq_nomem, NULL);
 	memset(o, 0, sizeof(*o));
 	o->max_input = CHAT_MAX_INPUT;
 	o->role = role;
@@ -472,8 +485,6 @@ cli_route_finish(const struct cli_settings *s, struct route_opts *ro,
 	cli_config_check(cfg);
 	ro->mr.max_chunks = (size_t)cfg->max_chunks;
 	if (s->print_config) {
-		if (cfg->path != NULL)
-			printf("# config file: %s\n", cfg->path);
 		config_print(cfg, stdout);
 		config_free(cfg);
 		cli_exit(LR_OK, NULL);

@@ -223,7 +223,8 @@ void cli_route_finish(const struct cli_settings *s, struct route_opts *ro,
 int cli_settings_apply(const struct cli_settings *s, struct config *cfg,
     struct lr_err *e);
 
-/* Defaults; role is the binary's default role. */
+/* Defaults; role is the binary's default role.  Every binary calls it
+ * first: it also sets libjq's out-of-memory handler. */
 void cli_init(struct cli *o, int role);
 
 /*

@@ -405,7 +405,11 @@ load_file(const char *path, int must_exist, struct config *c,
 		if ((r = set_index(c, i, val, SRC_FILE, origin, e)) != 0)
 			break;
 	}
-	if (r == 0 && ferror(fp))
+	/* getline() fails with ENOMEM as it does at the end of the file
+	 * (-1), but without the end-of-file flag: not a shorter file. */
+	if (r == 0 && !feof(fp) && errno == ENOMEM)
+		lr_die(LR_FAIL, "out of memory");
+	if (r == 0 && (ferror(fp) || !feof(fp)))
 		r = lr_seterr(e, LR_USAGE, "config file %s: %s", path,
 		    strerror(errno));
 	free(line);
@@ -424,7 +428,10 @@ resolve(struct config *c, struct lr_err *e)
 		const struct setting *s = &settings[i];
 		struct role *r = s->role >= 0 ? &c->role[s->role] : NULL;
 		const char *v = c->values[i];
-		const char *k = strchr(s->key, '_') + 1;
+		/* The key without its role's prefix ("url" of
+		 * "gpu0_url"); keys without a '_' ("policy") have none. */
+		const char *k = strchr(s->key, '_') != NULL ?
+		    strchr(s->key, '_') + 1 : s->key;
 
 		switch (s->type) {
 		case T_URL: {
@@ -614,12 +621,15 @@ config_print(const struct config *c, FILE *fp)
 	struct buf b = BUF_INIT;
 	size_t i;
 
+	/* Made whole first, so that out of memory prints nothing. */
+	if (c->path != NULL)
+		buf_printf(&b, "# config file: %s\n", c->path);
 	for (i = 0; i < NSETTINGS; i++) {
-		buf_reset(&b);
+		buf_printf(&b, "%s = ", settings[i].key);
 		buf_add_redacted(&b, c->values[i]);
-		fprintf(fp, "%s = %s\t# %s\n", settings[i].key, buf_str(&b),
-		    c->origins[i]);
+		buf_printf(&b, "\t# %s\n", c->origins[i]);
 	}
+	fwrite(b.p, 1, b.len, fp);
 	buf_free(&b);
 }
 

@@ -89,7 +89,8 @@ int config_set(struct config *c, const char *key, const char *val,
 /* Check relations between settings (A_MAX <= B_MAX) after flags. */
 int config_check(struct config *c, struct lr_err *e);
 
-/* Write every setting, its value and its source, one per line. */
+/* Write the config file read (a comment) and every setting, its value
+ * and its source, one per line, in one write. */
 void config_print(const struct config *c, FILE *fp);
 
 void config_free(struct config *c);

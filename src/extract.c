@@ -308,11 +308,14 @@ void
 extract_message(struct items *it, const char *text, size_t len, int msg,
     enum est_method m)
 {
-	const char *p = text, *end = text + len, *next, *le;
+	const char *p = text, *end, *next, *le;
 	const char *code = NULL;	/* start of the open code block */
 	char fch = 0, ch = 0;
 	size_t flen = 0, k, rest = 0;
 
+	if (len == 0)	/* text may be NULL: an empty buffer */
+		return;
+	end = text + len;
 	for (; p < end; p = next) {
 		le = line_end(p, end, &next);
 		k = extract_fence(p, (size_t)(le - p), &ch, &rest);
@@ -691,11 +694,14 @@ static void
 split_units(struct unit **v, int *n, int *cap, int msg, const char *text,
     size_t len)
 {
-	const char *p = text, *end = text + len, *next, *le, *s, *q;
+	const char *p = text, *end, *next, *le, *s, *q;
 	char fch = 0, ch = 0;
 	size_t flen = 0, k, rest = 0;
 	int incode = 0;
 
+	if (len == 0)	/* text may be NULL: an empty buffer */
+		return;
+	end = text + len;
 	for (; p < end; p = next) {
 		le = line_end(p, end, &next);
 		k = extract_fence(p, (size_t)(le - p), &ch, &rest);

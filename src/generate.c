@@ -379,6 +379,36 @@ json_error_end(struct gen *g, int st, const char *msg)
 	buf_free(&b);
 }
 
+/*
+ * lr_die() (out of memory) while the answer streams: end the stream as
+ * cut_end() and json_error_end() end one cut by an error, without
+ * allocating (the message is one line, control characters gone).
+ */
+static void
+die_end(int status, const char *msg, void *ctx)
+{
+	struct gen *g = ctx;
+	const char *p;
+
+	(void)status;
+	if (g->o->no_stream || g->out_failed || g->last == '\0')
+		return;
+	if (!g->o->json) {
+		cut_end(g);
+		return;
+	}
+	if (g->o->own_error_line)
+		return;
+	fputs("{\"error\":\"", g->out);
+	for (p = msg; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fputc('\\', g->out);
+		fputc(*p, g->out);
+	}
+	fputs("\"}\n", g->out);
+	fflush(g->out);
+}
+
 int
 generate(const struct chat *c, const struct role *r,
     struct gen_opts *o, FILE *out, struct lr_err *e)
@@ -394,6 +424,7 @@ generate(const struct chat *c, const struct role *r,
 	g.calls = jv_array();
 	g.o = o;
 	g.out = out;
+	lr_atdie(die_end, &g);
 	g.api = r->api;
 	g.err = &x.err;
 	g.model = request_model(c, r, o->model);
@@ -466,5 +497,6 @@ generate(const struct chat *c, const struct role *r,
 	buf_free(&g.think);
 	jv_free(g.calls);
 	buf_free(&body);
+	lr_atdie(NULL, NULL);
 	return st;
 }

@@ -754,6 +754,7 @@ child_setup(int fd)
 	sigset_t all;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	lr_die_without_exit_handlers();
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGHUP, SIG_DFL);
@@ -1082,15 +1083,7 @@ queue_job_reply(struct sreq *r)
 	return ret;
 }
 
-struct route_entry {
-	const char *path;
-	const char *methods;	/* as an Allow header lists them */
-	const char *endpoint;
-	int kind;		/* a job_kind, or -1 (served here) */
-	int chat, open;		/* a stream; needs no token */
-};
-
-static const struct route_entry routes[] = {
+static const struct serve_route routes[] = {
 	{ "/api/chat", "POST", "api_chat", JOB_OLLAMA_CHAT, 1, 0 },
 	{ "/v1/chat/completions", "POST", "v1_chat", JOB_OPENAI_CHAT, 1, 0 },
 	{ "/api/tags", "GET", "api_tags", JOB_PROXY, 0, 0 },
@@ -1109,6 +1102,8 @@ method_in(const char *list, const char *m)
 	size_t n = strlen(m);
 	const char *p;
 
+	if (n == 0)	/* strstr() would find "" everywhere, forever */
+		return 0;
 	for (p = list; (p = strstr(p, m)) != NULL; p += n)
 		if ((p == list || p[-1] == ' ') && (p[n] == ',' ||
 		    p[n] == '\0'))
@@ -1116,25 +1111,51 @@ method_in(const char *list, const char *m)
 	return 0;
 }
 
+/* Does the Authorization header auth (or NULL) carry token (NULL: none
+ * needed)?  Compared in constant time. */
 static int
-token_ok(struct server *sv, struct MHD_Connection *c)
+token_ok(const char *token, const char *h)
 {
-	const char *h;
 	size_t n, i;
 	unsigned char d = 0;
 
-	if (sv->token == NULL)
+	if (token == NULL)
 		return 1;
-	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
 	h += 7;
-	n = strlen(sv->token);
+	n = strlen(token);
 	if (strlen(h) != n)
 		return 0;
 	for (i = 0; i < n; i++)
-		d |= (unsigned char)(h[i] ^ sv->token[i]);
+		d |= (unsigned char)(h[i] ^ token[i]);
 	return d == 0;
+}
+
+int
+serve_match(const char *url, const char *method, const char *auth,
+    const char *token, const char *content_length, size_t max_body,
+    const struct serve_route **route, size_t *len)
+{
+	const struct serve_route *e = NULL;
+	const char *why;
+	size_t i;
+
+	*len = 0;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(routes[i].path, url) == 0)
+			e = &routes[i];
+	*route = e;
+	if (e == NULL)
+		return 404;
+	if (!method_in(e->methods, method))
+		return 405;
+	if (!e->open && !token_ok(token, auth))
+		return 401;
+	if (content_length != NULL &&
+	    lr_parse_size(content_length, len, &why) == 0 && *len > max_body)
+		return 413;
+	return 0;
 }
 
 static void
@@ -1159,31 +1180,29 @@ static enum MHD_Result
 on_headers(struct server *sv, struct sreq *r, const char *url,
     const char *method)
 {
-	const struct route_entry *e = NULL;
-	const char *cl;
-	size_t i, len;
+	const struct serve_route *e;
+	size_t len;
+	int st;
 
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	r->path = xstrdup(url);
 	client_addr(r->conn, r->client, sizeof(r->client));
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(routes[i].path, url) == 0)
-			e = &routes[i];
-	if (e == NULL)
+	st = serve_match(url, method, MHD_lookup_connection_value(r->conn,
+	    MHD_HEADER_KIND, "Authorization"), sv->token,
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    "Content-Length"), sv->cfg->serve.max_body, &e, &len);
+	if (st == 404)
 		return reply_error(r, 404, "no such endpoint: %s", url);
 	r->endpoint = e->endpoint;
-	if (!method_in(e->methods, method)) {
+	if (st == 405) {
 		r->allow = e->methods;
 		return reply_error(r, 405, "%s takes %s, not %s", url,
 		    e->methods, method);
 	}
-	if (!e->open && !token_ok(sv, r->conn))
+	if (st == 401)
 		return reply_error(r, 401, "unauthorized: a bearer token is "
 		    "needed (Authorization: Bearer ...)");
-	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-	    "Content-Length");
-	if (cl != NULL && lr_parse_size(cl, &len, &cl) == 0 &&
-	    len > sv->cfg->serve.max_body)
+	if (st == 413)
 		return reply_error(r, 413, "request body of %zu bytes is over "
 		    "the limit of %zu (--max-body)", len,
 		    sv->cfg->serve.max_body);
@@ -1411,6 +1430,8 @@ load_token(struct server *sv, struct lr_err *e)
 		return lr_seterr(e, LR_USAGE, "token file %s: %s", path,
 		    strerror(errno));
 	n = getline(&line, &cap, fp);
+	if (n < 0 && !feof(fp) && errno == ENOMEM)	/* not an empty file */
+		lr_die(LR_FAIL, "out of memory");
 	fclose(fp);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
 	    line[n - 1] == ' '))

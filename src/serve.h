@@ -73,6 +73,41 @@ int frame_write(int fd, int type, const char *p, size_t n);
 /* Run a job, in the child; returns the child's exit status. */
 int job_run(const struct job *j);
 
+/* An endpoint of llm-serve. */
+struct serve_route {
+	const char *path;
+	const char *methods;	/* as an Allow header lists them */
+	const char *endpoint;
+	int kind;		/* a job_kind, or -1 (served here) */
+	int chat, open;		/* a stream; needs no token */
+};
+
+/*
+ * A request's head: its path url, method, Authorization and
+ * Content-Length headers (NULL when absent), against the bearer token
+ * (NULL: none needed) and the body limit.  Returns 0, or the HTTP status
+ * to answer: 404 (*route NULL), 405, 401 or 413 (*len the length said).
+ * *route is the endpoint matched.
+ */
+int serve_match(const char *url, const char *method, const char *auth,
+    const char *token, const char *content_length, size_t max_body,
+    const struct serve_route **route, size_t *len);
+
+/* What a chat request's body asks of the reply. */
+struct serve_chat_req {
+	int stream;		/* "stream", else the API's default */
+	int include_usage;	/* stream_options.include_usage */
+	char *model;		/* "model" when a string, or NULL; freed
+				   by the caller */
+};
+
+/*
+ * Parse a chat request's body (openai: /v1/chat/completions) into c and
+ * q.  Returns 0, or LR_INPUT with e set (c is then freed, q empty).
+ */
+int serve_chat_parse(const char *body, size_t len, int openai,
+    struct chat *c, struct serve_chat_req *q, struct lr_err *e);
+
 /* llm-serve's settings beyond the configuration. */
 struct serve_opts {
 	struct route_opts ro;

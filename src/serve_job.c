@@ -573,6 +573,30 @@ wants_stream(const struct chat *c, int dflt)
 	return r;
 }
 
+int
+serve_chat_parse(const char *body, size_t len, int openai, struct chat *c,
+    struct serve_chat_req *q, struct lr_err *e)
+{
+	jv v;
+
+	memset(q, 0, sizeof(*q));
+	if (chat_parse(body, len, 0, c, e) != 0 ||
+	    (c->shape == CHAT_TEXT && lr_seterr(e, LR_INPUT, "bad input: "
+	    "not a JSON chat request") != 0)) {
+		chat_free(c);
+		return LR_INPUT;
+	}
+	q->stream = wants_stream(c, !openai);
+	v = get2(c->doc, "stream_options", "include_usage");
+	q->include_usage = jv_get_kind(v) == JV_KIND_TRUE;
+	jv_free(v);
+	v = get2(c->doc, "model", NULL);
+	if (jv_get_kind(v) == JV_KIND_STRING)
+		q->model = xstrdup(jv_string_value(v));
+	jv_free(v);
+	return 0;
+}
+
 static int proxy(const struct job *j, const char *method, const char *path);
 
 static int
@@ -581,11 +605,11 @@ job_chat(const struct job *j)
 	cookie_io_functions_t fns = { NULL, sink_write, NULL, NULL };
 	struct route_opts ro = *j->ro;
 	struct sink k;
+	struct serve_chat_req q;
 	struct chat c;
 	struct lr_err e;
 	struct timeval tv;
 	FILE *out;
-	jv v;
 	int st;
 
 	memset(&k, 0, sizeof(k));
@@ -595,27 +619,19 @@ job_chat(const struct job *j)
 	k.created = (long)tv.tv_sec;
 	snprintf(k.id, sizeof(k.id), "chatcmpl-%ld%06ld%d", (long)tv.tv_sec,
 	    (long)tv.tv_usec, (int)getpid());
-	if (chat_parse(j->body, j->len, 0, &c, &e) != 0 ||
-	    (c.shape == CHAT_TEXT && lr_seterr(&e, LR_INPUT, "bad input: "
-	    "not a JSON chat request") != 0)) {
+	if (serve_chat_parse(j->body, j->len, k.openai, &c, &q, &e) != 0) {
 		fail(&k, LR_INPUT, 0, e.msg);
-		chat_free(&c);
 		buf_free(&k.f);
 		return LR_INPUT;
 	}
 	if (chat_count(&c) == 0 && !k.openai) {	/* load or unload */
+		free(q.model);
 		chat_free(&c);
 		return proxy(j, "POST", "/api/chat");
 	}
-	k.stream = wants_stream(&c, !k.openai);
-	v = jv_get_kind(c.doc) == JV_KIND_OBJECT ? get2(c.doc,
-	    "stream_options", "include_usage") : jv_invalid();
-	k.include_usage = jv_get_kind(v) == JV_KIND_TRUE;
-	jv_free(v);
-	v = get2(c.doc, "model", NULL);
-	if (jv_get_kind(v) == JV_KIND_STRING)
-		k.model = xstrdup(jv_string_value(v));
-	jv_free(v);
+	k.stream = q.stream;
+	k.include_usage = q.include_usage;
+	k.model = q.model;
 
 	ro.gen.json = 1;
 	ro.gen.no_stream = !k.stream;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *progname = "llm-route";
 static int quiet;
@@ -71,8 +72,12 @@ lr_secret(const char *s)
 	for (i = 0; i < nsecrets; i++)
 		if (strcmp(secrets[i], s) == 0)
 			return;
-	if (nsecrets < NSECRETS)
-		secrets[nsecrets++] = xstrdup(s);
+	if (nsecrets < NSECRETS) {
+		/* Counted once copied: "out of memory" masks the others. */
+		char *copy = xstrdup(s);
+
+		secrets[nsecrets++] = copy;
+	}
 }
 
 /* Where masked text goes: a buffer, or a fixed array (cut to fit). */
@@ -164,8 +169,27 @@ buf_add_redacted(struct buf *b, const char *s)
 	redact(&o, s);
 }
 
+/* What lr_die() calls before it exits (lr_atdie()). */
+static void (*die_hook)(int, const char *, void *);
+static void *die_ctx;
+static int die_now;	/* lr_die() ends with _exit() */
+
+void
+lr_die_without_exit_handlers(void)
+{
+	die_now = 1;
+}
+
+void
+lr_atdie(void (*fn)(int status, const char *msg, void *ctx), void *ctx)
+{
+	die_hook = fn;
+	die_ctx = ctx;
+}
+
+/* Print the message; keep (1024 bytes, or NULL) gets the line. */
 static void
-vmsg(const char *fmt, va_list ap)
+vmsg(char *keep, const char *fmt, va_list ap)
 {
 	char raw[1024], line[1024];
 
@@ -174,6 +198,8 @@ vmsg(const char *fmt, va_list ap)
 	oneline(line);
 	fprintf(stderr, "%s: %s\n", progname, line);
 	fflush(stderr);
+	if (keep != NULL)
+		memcpy(keep, line, sizeof(line));
 }
 
 int
@@ -201,7 +227,7 @@ lr_warn(const char *fmt, ...)
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -211,18 +237,25 @@ lr_msg(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 }
 
 void
 lr_die(int status, const char *fmt, ...)
 {
+	void (*hook)(int, const char *, void *) = die_hook;
+	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(line, fmt, ap);
 	va_end(ap);
+	die_hook = NULL;	/* once, even if it dies itself */
+	if (hook != NULL)
+		hook(status, line, die_ctx);
+	if (die_now)
+		_exit(status);
 	exit(status);
 }
 
@@ -238,7 +271,7 @@ lr_usage_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg(NULL, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
 	exit(LR_USAGE);
@@ -302,18 +335,20 @@ xstrndup(const char *s, size_t n)
 void
 buf_grow(struct buf *b, size_t more)
 {
-	size_t want;
+	size_t want, cap;
 
 	if (more > SIZE_MAX - b->len - 1)
 		lr_die(LR_FAIL, "out of memory");
 	want = b->len + more + 1;
 	if (want <= b->cap)
 		return;
-	if (b->cap == 0)
-		b->cap = 256;
-	while (b->cap < want)
-		b->cap = b->cap > SIZE_MAX / 2 ? want : b->cap * 2;
-	b->p = xrealloc(b->p, b->cap);
+	cap = b->cap == 0 ? 256 : b->cap;
+	while (cap < want)
+		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+	/* The new size only once it is there: what runs as xrealloc()
+	 * dies must not see a buffer bigger than it is. */
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
 }
 
 void

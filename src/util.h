@@ -44,6 +44,21 @@ void lr_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void lr_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 _Noreturn void lr_die_err(const struct lr_err *e);
+/*
+ * A function lr_die() calls once, after the message and before it
+ * exits, with the status and the message: to end a stream that an
+ * error (out of memory) cuts short.  It must not count on allocating.
+ * NULL clears it.
+ */
+void lr_atdie(void (*fn)(int status, const char *msg, void *ctx),
+    void *ctx);
+/*
+ * From now on lr_die() ends the process with _exit(), after its message
+ * and the lr_atdie() function: for a forked worker, whose stdio streams
+ * are its parent's or half-way through a write (an fopencookie() stream
+ * whose write function ran out of memory), and must not be flushed.
+ */
+void lr_die_without_exit_handlers(void);
 _Noreturn void lr_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 

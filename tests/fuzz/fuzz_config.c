@@ -6,7 +6,9 @@
  * decides.  Checks: the result is 0 or LR_USAGE with a one-line message
  * (a config error is a usage error, never a crash); on success every
  * role has 1 to ROLE_MAX_URLS URLs, a model and thresholds in range,
- * and config_check() and config_print() work on it.
+ * llm-serve's settings in range, every setting with a value and an
+ * origin, and config_check() and config_print() work on it.  The seed
+ * all_keys.conf sets every key the table in src/config.c has.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +43,8 @@ setup(void)
 		"LLM_GPU0_URL", "LLM_GPU0_MODEL", "LLM_GPU0_API",
 		"LLM_GPU0_API_KEY", "LLM_GPU1_URL", "LLM_GPU1_MODEL",
 		"LLM_GPU1_API", "LLM_GPU1_API_KEY", "LLM_ROUTE_A_MAX",
-		"LLM_ROUTE_B_MAX", "OLLAMA_HOST", NULL
+		"LLM_ROUTE_B_MAX", "LLM_ROUTE_POLICY", "LLM_SERVE_LISTEN",
+		"OLLAMA_HOST", NULL
 	};
 	const char *tmp = getenv("TMPDIR");
 	int i;
@@ -91,6 +94,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    ro->first_byte_ms >= 0 && ro->idle_ms >= 0);
 		}
 		CHECK(c.a_max >= 0 && c.b_max >= 0);
+		CHECK(c.policy == POLICY_THRESHOLDS || c.policy == POLICY_COST);
+		CHECK(c.serve.nlisten >= 1 &&
+		    c.serve.nlisten <= SERVE_MAX_LISTEN);
+		for (k = 0; k < c.serve.nlisten; k++)
+			CHECK(c.serve.listen[k] != NULL &&
+			    strchr(c.serve.listen[k], ':') != NULL);
+		CHECK(c.serve.max_streams >= 0 && c.serve.keepalive_ms >= 0 &&
+		    c.serve.drain_ms >= 0);
+		CHECK(c.serve.prefetch == 0 || c.serve.prefetch == 1);
+		CHECK(c.serve.prepare_pct >= 0 && c.serve.prepare_pct <= 100);
+		CHECK(c.serve.token_file != NULL);
+		for (j = 0; j < CONFIG_NSETTINGS; j++)
+			CHECK(c.values[j] != NULL && c.origins[j] != NULL);
 		memset(&e, 0, sizeof(e));
 		r = config_check(&c, &e);
 		CHECK(r == 0 || (r == LR_USAGE && e.msg[0] != '\0'));

@@ -10,13 +10,24 @@
 #       of its seed corpus tests/fuzz/corpus/NAME/.  Fails on the first
 #       crash, leak, sanitizer report or timeout; the input is left in
 #       build-fuzz/artifacts/NAME/.  New inputs found are not kept.
+#   tests/fuzz/run.sh long SECONDS [NAME ...]
+#       Fuzzing at depth (make fuzz-long): build, then run each target (or
+#       those named) for SECONDS on a copy of its seed corpus, going on
+#       after a failure, and merge what it found back into
+#       tests/fuzz/corpus/NAME/ (libFuzzer's -set_cover_merge=1 with
+#       -use_counters=0): only inputs that add edges to the corpus's
+#       coverage are kept, as few as cover them.  FUZZ_JOBS targets run
+#       at once (default 1).  Per target: executions, cov and ft as
+#       libFuzzer prints them, the failure if any (input in
+#       build-fuzz/artifacts/NAME/) and the files kept, in
+#       build-fuzz/long.txt.  Exit status 1 when a target failed.
 #   tests/fuzz/run.sh replay [NAME [FILE|DIR ...]]
 #       Build each target with tests/fuzz/driver.c instead of libFuzzer,
 #       under gcc with ASan and UBSan (build-fuzz/replay/), and run the
 #       seed corpora (or the files given) through it.  Fast; for CI.
 #
 # Environment: CLANG (default clang), CC_REPLAY (default gcc), PKG_CONFIG,
-# FUZZ_FLAGS (more libFuzzer options for "fuzz").
+# FUZZ_FLAGS (more libFuzzer options for "fuzz" and "long"), FUZZ_JOBS.
 # Exit status: 0 when all went well, 1 on a failure, 2 on a usage error.
 
 set -eu
@@ -31,7 +42,7 @@ PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 OUT=build-fuzz
 
 usage() {
-	echo "usage: $prog build | fuzz SECONDS [NAME ...] | replay [NAME [FILE|DIR ...]]" >&2
+	echo "usage: $prog build | fuzz SECONDS [NAME ...] | long SECONDS [NAME ...] | replay [NAME [FILE|DIR ...]]" >&2
 	exit 2
 }
 
@@ -151,6 +162,85 @@ fuzz() {
 	echo "$prog: all targets ran $secs s without a failure" >&2
 }
 
+# long_one SECONDS NAME: one target of "long"; its line goes to
+# $OUT/long/NAME.txt, its status is 0 or 1.
+long_one() {
+	secs=$1 n=$2
+	work=$(mktemp -d "${TMPDIR:-/tmp}/fuzz_$n.XXXXXX")
+	art=$OUT/artifacts/$n
+	log=$OUT/long/$n.log
+	mkdir -p "$art" "tests/fuzz/corpus/$n"
+	cp tests/fuzz/corpus/"$n"/* "$work"/ 2>/dev/null || :
+	before=$(ls "tests/fuzz/corpus/$n" | wc -l)
+	dict=
+	[ -f "tests/fuzz/fuzz_$n.dict" ] && dict=-dict=tests/fuzz/fuzz_$n.dict
+	echo "$prog: fuzzing $n for $secs s" >&2
+	st=ok
+	# shellcheck disable=SC2086
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	    "$OUT/fuzz_$n" -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
+	    -max_total_time="$secs" -print_final_stats=1 \
+	    -artifact_prefix="$art/" $dict ${FUZZ_FLAGS:-} "$work" \
+	    > "$log" 2>&1 || st=FAILED
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	covft=$(grep -E '^#[0-9]+.*(DONE|cov:)' "$log" | tail -n 1 |
+	    sed -n 's/.*\(cov: [0-9]*\) \(ft: [0-9]*\).*/\1 \2/p')
+	# Keep what adds coverage to the committed corpus: edges, not hit
+	# counts (-use_counters=0), and a small set of inputs that covers
+	# them (-set_cover_merge=1), so that the corpus stays small.  A
+	# crashing input is in $art, not in $work.
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+	    "$OUT/fuzz_$n" -set_cover_merge=1 -use_counters=0 \
+	    -max_len=65536 -timeout=5 \
+	    -rss_limit_mb=2048 "tests/fuzz/corpus/$n" "$work" \
+	    > "$OUT/long/$n.merge.log" 2>&1 || st="$st merge-failed"
+	after=$(ls "tests/fuzz/corpus/$n" | wc -l)
+	grown=$(grep -E '^MERGE-OUTER: [0-9]+ new files' "$OUT/long/$n.merge.log" |
+	    sed 's/^MERGE-OUTER: //' | tail -n 1)
+	echo "$n: $secs s, ${execs:-?} executions, ${covft:-cov: ?}, $st, $((after - before)) corpus files kept (${grown:-no merge})" \
+	    > "$OUT/long/$n.txt"
+	cat "$OUT/long/$n.txt" >&2
+	[ "$st" = ok ] || { tail -n 40 "$log" >&2; echo "$prog: $n FAILED (log $log, input in $art/)" >&2; }
+	rm -rf "$work"
+	[ "$st" = ok ]
+}
+
+long() {
+	secs=$1
+	shift
+	[ $# -gt 0 ] || set -- $(targets)
+	jobs=${FUZZ_JOBS:-1}
+	case $jobs in ''|*[!0-9]*|0) die "FUZZ_JOBS: not a positive number: $jobs" ;; esac
+	build
+	rm -rf "$OUT/long"
+	mkdir -p "$OUT/long"
+	# Round robin into FUZZ_JOBS lists, each run in turn in the
+	# background.
+	i=0
+	for n in "$@"; do
+		echo "$n" >> "$OUT/long/list.$((i % jobs))"
+		i=$((i + 1))
+	done
+	pids=
+	for l in "$OUT"/long/list.*; do
+		( failed=0
+		  while read -r n; do long_one "$secs" "$n" </dev/null || failed=1; done < "$l"
+		  exit $failed ) &
+		pids="$pids $!"
+	done
+	failed=0
+	for p in $pids; do
+		wait "$p" || failed=1
+	done
+	for n in "$@"; do
+		cat "$OUT/long/$n.txt"
+	done > "$OUT/long.txt"
+	echo "$prog: long: per target ($OUT/long.txt):" >&2
+	cat "$OUT/long.txt" >&2
+	[ $failed -eq 0 ] || die "some targets failed: see above"
+}
+
 replay() {
 	if [ $# -gt 0 ]; then
 		check_names "$1"
@@ -197,6 +287,13 @@ fuzz)
 	shift
 	check_names "$@"
 	fuzz "$secs" "$@" ;;
+long)
+	[ $# -ge 1 ] || usage
+	case $1 in ''|*[!0-9]*) usage ;; esac
+	secs=$1
+	shift
+	check_names "$@"
+	long "$secs" "$@" ;;
 replay)
 	replay "$@" ;;
 *)
