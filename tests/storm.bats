@@ -24,7 +24,7 @@ teardown() {
 
 @test "a storm of streams, a quarter leaving early: the rest exact, the leavers cancelled" {
 	local n=200 i d pids=() st
-	if [[ -n ${LLM_ROUTE_WRAP:-} || $LLM_ROUTE_BINDIR == *-san ]]; then
+	if instrumented; then
 		n=24
 	fi
 	export XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache LLM_GPU0_URL=$GPU0_URL LLM_GPU1_URL=$GPU1_URL

@@ -24,6 +24,12 @@ assert_fails() {
 	assert_equal "$output" ""
 }
 
+# Are the programs instrumented (valgrind, ASan)?  Then their memory
+# and time say nothing of the programs' own.
+instrumented() {
+	[[ -n ${LLM_ROUTE_WRAP:-} || ${LLM_ROUTE_BINDIR:-} == *-san ]]
+}
+
 # A small chat request.
 chat() {
 	jq -nc --arg c "${1:-Say hi in five words}" \
