@@ -54,8 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The fake backends, as tests/lib/fake.bash starts them.
-fake() {	# fake NAME: start one, print its URL
+# The fake backends, as tests/lib/fake.bash starts them.  Not in $(...):
+# the pid must reach cleanup().
+fake() {	# fake NAME VAR: start one, its URL in VAR
 	local i
 	python3 tests/fake_ollama.py --port 0 --port-file "$tmp/$1.port" \
 	    --log "$tmp/$1.log" --name "$1" </dev/null >"$tmp/$1.out" \
@@ -66,10 +67,11 @@ fake() {	# fake NAME: start one, print its URL
 		sleep 0.05
 	done
 	[ -s "$tmp/$1.port" ] || { echo "$prog: fake $1 did not start" >&2; exit 1; }
-	echo "http://127.0.0.1:$(cat "$tmp/$1.port")"
+	printf -v "$2" 'http://127.0.0.1:%s' "$(cat "$tmp/$1.port")"
 }
-gpu0=$(fake GPU0) || exit 1
-gpu1=$(fake GPU1) || exit 1
+gpu0='' gpu1=''
+fake GPU0 gpu0
+fake GPU1 gpu1
 
 # A clean environment: no user config, a scratch cache, the fakes.
 unset LLM_ROUTE_CONFIG OLLAMA_HOST LLM_GPU0_API LLM_GPU1_API \
