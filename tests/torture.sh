@@ -188,6 +188,17 @@ keep() {
 	echo "  $1 N=$2: $3 ($(head -c 200 "$tmp/err" | head -n 1))" >&2
 }
 
+# case_done: the line of the case just walked, its counts added to the totals.
+case_done() {
+	printf '%-22s %6d allocations, %4d runs (every %d): %d clean, %d not reached, %d taken otherwise by libcurl, %d bad\n' \
+	    "$name" "$count" "$runs" "$stride" "$clean" "$missed" "$other" "$bad"
+	total_cases=$((total_cases + 1))
+	total_runs=$((total_runs + runs))
+	total_allocs=$((total_allocs + count))
+	total_bad=$((total_bad + bad))
+	total_other=$((total_other + other))
+}
+
 total_cases=0 total_runs=0 total_allocs=0 total_bad=0 total_other=0
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name stream want_st input cmd <<<"$c"
@@ -260,13 +271,7 @@ for c in "${CASES[@]}"; do
 			bad=$((bad + 1))
 		fi
 	done
-	printf '%-22s %6d allocations, %4d runs (every %d): %d clean, %d not reached, %d taken otherwise by libcurl, %d bad\n' \
-	    "$name" "$count" "$runs" "$stride" "$clean" "$missed" "$other" "$bad"
-	total_cases=$((total_cases + 1))
-	total_runs=$((total_runs + runs))
-	total_allocs=$((total_allocs + count))
-	total_bad=$((total_bad + bad))
-	total_other=$((total_other + other))
+	case_done
 done
 # llm-serve: started with the Nth allocation failing (in the server or
 # in the worker it forks, which goes on counting from the server's
@@ -394,13 +399,7 @@ for c in "${SERVE_CASES[@]}"; do
 			bad=$((bad + 1))
 		fi
 	done
-	printf '%-22s %6d allocations, %4d runs (every %d): %d clean, %d not reached, %d taken otherwise by libcurl, %d bad\n' \
-	    "$name" "$count" "$runs" "$stride" "$clean" "$missed" "$other" "$bad"
-	total_cases=$((total_cases + 1))
-	total_runs=$((total_runs + runs))
-	total_allocs=$((total_allocs + count))
-	total_bad=$((total_bad + bad))
-	total_other=$((total_other + other))
+	case_done
 done
 
 echo "torture: $total_cases cases, $total_allocs allocations, $total_runs runs, $total_other taken otherwise by libcurl, $total_bad bad"
